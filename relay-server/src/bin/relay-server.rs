@@ -1,0 +1,26 @@
+//! `relay-server`: serves the media library and the demo page.
+
+use std::io::Write;
+use std::net::TcpListener;
+
+use clap::Parser;
+use relay_server::Config;
+use tracing_subscriber::EnvFilter;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::parse();
+    let listener = TcpListener::bind(&config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let server = relay_server::http::build(config, listener)?;
+    // Tests and scripts read this line to learn the port.
+    println!("relay-server listening on http://{addr}");
+    std::io::stdout().flush()?;
+    server.await?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The relay server: library scan, decode → resample → frame pipeline, WebSocket sessions and
+//! HTTP routes. The wire format and control messages come from `stream-core`; this crate only
+//! adapts them to files, threads and sockets.
+
+pub mod config;
+pub mod decode;
+pub mod http;
+pub mod library;
+pub mod resample;
+pub mod session;
+
+pub use config::Config;

@@ -1,0 +1,267 @@
+//! One WebSocket connection on `/ws`: control messages in, `audio_stream_*` messages and binary
+//! audio frames out.
+//!
+//! Pacing: the session sends while the audio in flight — frames sent beyond the larger of the
+//! client's acknowledged position and the real-time position since the first frame — is under
+//! the send-ahead window. A client that acknowledges as it plays or stores gets audio as fast as
+//! it consumes it; one that never acknowledges gets real time after an initial burst. Memory per
+//! connection is bounded by the window, the decode queue and actix-ws's bounded send queue; a
+//! slow socket blocks only its own task.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
+use stream_core::wire::{encode_pcm_frame, Codec, FLAG_DISCONTINUITY};
+use stream_core::STREAM_SAMPLE_RATE;
+
+use crate::decode::{start_decode, DecodeEvent};
+use crate::http::AppState;
+
+/// Largest WebSocket message accepted at all; beyond it the connection closes with 1009
+/// (RFC 6455 7.4.1, "message too big"). Between [`stream_core::control::MAX_CONTROL_MESSAGE_BYTES`]
+/// and this, a text message gets `message_too_large` and the connection stays.
+pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+/// Decoded packets queued between the decode thread and the session.
+const DECODE_QUEUE_PACKETS: usize = 8;
+
+struct Playback {
+    session: u32,
+    codec: Codec,
+    channels: u8,
+    start_pos: u64,
+    next_pos: u64,
+    acked_pos: u64,
+    first_send: Option<Instant>,
+    job: crate::decode::DecodeJob,
+    frame_buf: Vec<u8>,
+}
+
+impl Playback {
+    /// How long to wait before the next frame may be sent.
+    fn wait(&self, now: Instant, window_frames: u64) -> Duration {
+        let Some(t0) = self.first_send else { return Duration::ZERO };
+        let realtime = self.start_pos + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64;
+        let consumed = realtime.max(self.acked_pos);
+        let in_flight = self.next_pos.saturating_sub(consumed);
+        if in_flight < window_frames {
+            Duration::ZERO
+        } else {
+            let over = in_flight - window_frames + 1;
+            Duration::from_secs_f64(over as f64 / STREAM_SAMPLE_RATE as f64).max(Duration::from_millis(2))
+        }
+    }
+}
+
+enum Step {
+    Incoming(Option<Result<AggregatedMessage, ProtocolError>>),
+    Decoded(Option<DecodeEvent>),
+    Tick,
+}
+
+/// `GET /ws`: upgrades and spawns the session task.
+pub async fn ws_route(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
+        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_WS_MESSAGE_BYTES);
+    actix_web::rt::spawn(run(state.into_inner(), session, stream));
+    Ok(response)
+}
+
+async fn send_msg(ws: &mut Session, msg: &ServerMessage) -> bool {
+    ws.text(msg.to_json()).await.is_ok()
+}
+
+async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
+    let window_frames = state.config.send_ahead_ms as u64 * STREAM_SAMPLE_RATE as u64 / 1000;
+    let mut playback: Option<Playback> = None;
+    let mut next_session: u32 = 1;
+    let mut close_reason: Option<CloseReason> = None;
+    loop {
+        let now = Instant::now();
+        let wait = playback.as_ref().map(|p| p.wait(now, window_frames));
+        let can_pull = wait == Some(Duration::ZERO);
+        let sleep_for = wait.filter(|w| !w.is_zero());
+        let step = {
+            let rx = playback.as_mut().map(|p| &mut p.job.rx);
+            tokio::select! {
+                biased;
+                m = stream.recv() => Step::Incoming(m),
+                e = async move { match rx { Some(rx) => rx.recv().await, None => None } }, if can_pull => Step::Decoded(e),
+                _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => Step::Tick,
+            }
+        };
+        match step {
+            Step::Tick => {}
+            Step::Incoming(None) => break,
+            Step::Incoming(Some(Err(e))) => {
+                let (code, reason) = match e {
+                    ProtocolError::Overflow => (CloseCode::Size, format!("message exceeds {MAX_WS_MESSAGE_BYTES} bytes")),
+                    other => (CloseCode::Protocol, other.to_string()),
+                };
+                let err = if code == CloseCode::Size { ErrorCode::MessageTooLarge } else { ErrorCode::MalformedMessage };
+                let _ = send_msg(&mut ws, &ServerMessage::error(0, err, reason.clone())).await;
+                close_reason = Some(CloseReason { code, description: Some(reason) });
+                break;
+            }
+            Step::Incoming(Some(Ok(msg))) => match msg {
+                AggregatedMessage::Text(text) => match parse_client_message(&text) {
+                    Ok(cmd) => {
+                        if !handle_command(&state, &mut ws, &mut playback, &mut next_session, cmd).await {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        if !send_msg(&mut ws, &ServerMessage::error(0, e.code, e.message)).await {
+                            break;
+                        }
+                    }
+                },
+                AggregatedMessage::Binary(_) => {
+                    let m = ServerMessage::error(0, ErrorCode::BinaryNotExpected, "this endpoint takes JSON text messages only");
+                    if !send_msg(&mut ws, &m).await {
+                        break;
+                    }
+                }
+                AggregatedMessage::Ping(bytes) => {
+                    if ws.pong(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                AggregatedMessage::Pong(_) => {}
+                AggregatedMessage::Close(reason) => {
+                    close_reason = reason;
+                    break;
+                }
+            },
+            Step::Decoded(ev) => {
+                let Some(p) = playback.as_mut() else { continue };
+                match ev {
+                    Some(DecodeEvent::Audio(samples)) => {
+                        let flags = if p.next_pos == p.start_pos { FLAG_DISCONTINUITY } else { 0 };
+                        if encode_pcm_frame(p.codec, p.channels, flags, p.session, p.next_pos, &samples, &mut p.frame_buf).is_none() {
+                            tracing::error!("cannot frame {} samples", samples.len());
+                            continue;
+                        }
+                        p.first_send.get_or_insert_with(Instant::now);
+                        p.next_pos += (samples.len() / p.channels as usize) as u64;
+                        if ws.binary(p.frame_buf.clone()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(DecodeEvent::End { total_samples }) => {
+                        let m = ServerMessage::AudioStreamEnd {
+                            session: p.session,
+                            total_samples,
+                            duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+                        };
+                        playback = None;
+                        if !send_msg(&mut ws, &m).await {
+                            break;
+                        }
+                    }
+                    Some(DecodeEvent::Error(e)) => {
+                        tracing::warn!(session = p.session, error = %e, "stream failed");
+                        let m = ServerMessage::error(p.session, e.code, e.message);
+                        playback = None;
+                        if !send_msg(&mut ws, &m).await {
+                            break;
+                        }
+                    }
+                    None => {
+                        // The decode thread died without a word: report it, keep the connection.
+                        let m = ServerMessage::error(p.session, ErrorCode::Internal, "decoder stopped unexpectedly");
+                        playback = None;
+                        if !send_msg(&mut ws, &m).await {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    drop(playback);
+    let _ = ws.close(close_reason).await;
+}
+
+/// Handles one command; `false` when the socket is gone.
+async fn handle_command(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    playback: &mut Option<Playback>,
+    next_session: &mut u32,
+    cmd: ClientMessage,
+) -> bool {
+    match cmd {
+        ClientMessage::Play { track_id, position_s, codec } => {
+            *playback = None; // stops the previous decode thread
+            let session = *next_session;
+            *next_session = next_session.wrapping_add(1).max(1);
+            let Some(track) = state.library.get(&track_id) else {
+                let shown: String = track_id.chars().take(64).collect();
+                return send_msg(ws, &ServerMessage::error(session, ErrorCode::UnknownTrack, format!("no track with id {shown:?}"))).await;
+            };
+            if !track.playable {
+                let code = track.error_code.unwrap_or(ErrorCode::UnsupportedFormat);
+                let why = track.error.clone().unwrap_or_default();
+                return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}"))).await;
+            }
+            if codec == Codec::Opus {
+                return send_msg(ws, &ServerMessage::error(session, ErrorCode::UnsupportedCodec, "opus is not streamed by this server yet; use pcm_f32 or pcm_s16")).await;
+            }
+            let start_sample = (position_s * STREAM_SAMPLE_RATE as f64).round() as u64;
+            let path = track.path.clone();
+            let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
+            let job = match web::block(move || start_decode(path, start_sample, fpp, DECODE_QUEUE_PACKETS)).await {
+                Ok(Ok(job)) => job,
+                Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
+                Err(e) => return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await,
+            };
+            let start = StreamStart {
+                session,
+                track_id: track.id.clone(),
+                codec: codec.name().to_owned(),
+                sample_rate: STREAM_SAMPLE_RATE,
+                channels: job.channels as u8,
+                total_duration: job.total_samples.map_or(track.duration_s, |n| n as f64 / STREAM_SAMPLE_RATE as f64),
+                total_samples: job.total_samples,
+                start_position_s: start_sample as f64 / STREAM_SAMPLE_RATE as f64,
+                start_sample,
+                frames_per_packet: fpp as u32,
+                send_ahead_ms: state.config.send_ahead_ms,
+            };
+            *playback = Some(Playback {
+                session,
+                codec,
+                channels: job.channels as u8,
+                start_pos: start_sample,
+                next_pos: start_sample,
+                acked_pos: start_sample,
+                first_send: None,
+                job,
+                frame_buf: Vec::new(),
+            });
+            send_msg(ws, &ServerMessage::AudioStreamStart(start)).await
+        }
+        ClientMessage::Stop => {
+            *playback = None;
+            true
+        }
+        ClientMessage::Ack { session, sample_pos } => {
+            if let Some(p) = playback.as_mut().filter(|p| p.session == session) {
+                p.acked_pos = p.acked_pos.max(sample_pos.min(p.next_pos));
+            }
+            true
+        }
+        ClientMessage::Ping { id } => send_msg(ws, &ServerMessage::Pong { id }).await,
+        _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported")).await,
+    }
+}

@@ -1,0 +1,116 @@
+//! Shared helpers of the integration tests: start the real `relay-server` binary on 127.0.0.1
+//! with a free port, talk HTTP to it, read WAV files.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// The bundled demo library; tests fail (not skip) when it has not been made.
+pub fn media_dir() -> PathBuf {
+    let dir = repo_root().join("media");
+    assert!(
+        dir.join(".complete-v1").exists(),
+        "media/ is missing: run `make media` (make test does it) before the tests"
+    );
+    dir
+}
+
+/// A running relay-server process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(media: &Path) -> Server {
+        Self::start_with(media, &[])
+    }
+
+    pub fn start_with(media: &Path, extra: &[&str]) -> Server {
+        let root = repo_root();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_relay-server"))
+            .args(["--listen", "127.0.0.1:0", "--media"])
+            .arg(media)
+            .arg("--web-dir")
+            .arg(root.join("web"))
+            .arg("--worklet-dir")
+            .arg(root.join("worklet"))
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start relay-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .filter(|a| a.contains(':'))
+            .unwrap_or_else(|| panic!("unexpected first line from relay-server: {line:?}"))
+            .to_owned();
+        Server { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// A plain HTTP/1.0 GET: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// The track list as JSON values.
+    pub fn tracks(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self.get("/api/tracks");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("track list JSON")
+    }
+
+    /// The id of the track whose file name is `name`.
+    pub fn track_id(&self, name: &str) -> String {
+        self.tracks()
+            .into_iter()
+            .find(|t| t["file_name"] == name)
+            .and_then(|t| t["id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no track {name}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Interleaved samples of a WAV file as f32, and its channel count and rate.
+pub fn read_wav(path: &Path) -> (Vec<f32>, usize, u32) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = r.spec();
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("sample")).collect(),
+        hound::SampleFormat::Int => r.samples::<i16>().map(|s| s.expect("sample") as f32 / 32768.0).collect(),
+    };
+    (samples, spec.channels as usize, spec.sample_rate)
+}
