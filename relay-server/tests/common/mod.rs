@@ -43,7 +43,7 @@ impl Server {
             .arg("--worklet-dir")
             .arg(root.join("worklet"))
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,symphonia_core=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

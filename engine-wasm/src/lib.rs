@@ -1,0 +1,163 @@
+//! `engine-wasm`: the stream engine as the AudioWorklet sees it.
+//!
+//! Real-time contract: every buffer is allocated in the constructor and owned by Rust; JS gets
+//! pointers and keeps cached typed-array views over wasm memory (rebuilt only if memory grows).
+//! No call made per render quantum passes a slice, `Vec` or `String` across the boundary, so the
+//! generated glue never mallocs or copies on the audio path. Positions cross as `f64` (exact
+//! up to 2^53 frames) to keep `BigInt` out of the worklet.
+
+use stream_core::engine::{Engine, EngineConfig, PushError};
+use wasm_bindgen::prelude::*;
+
+/// Largest wire frame the worklet accepts (the relay sends 20 ms frames of about 8 KB).
+pub const INPUT_CAPACITY_BYTES: usize = 256 * 1024;
+/// Most frames one `render` call produces (a render quantum is 128).
+pub const MAX_RENDER_FRAMES: usize = 1024;
+
+/// Indices of the stats array returned by [`WasmEngine::stats_ptr`].
+pub mod stat {
+    pub const STATE: usize = 0;
+    pub const SESSION: usize = 1;
+    pub const BUFFERED_FRAMES: usize = 2;
+    pub const PLAY_POS: usize = 3;
+    pub const WRITE_POS: usize = 4;
+    pub const UNDERRUNS: usize = 5;
+    pub const UNDERRUN_FRAMES: usize = 6;
+    pub const FRAMES_RENDERED: usize = 7;
+    pub const STREAM_FRAMES_RENDERED: usize = 8;
+    pub const DROPPED_FRAMES: usize = 9;
+    pub const LATE_FRAMES: usize = 10;
+    pub const GAP_FRAMES: usize = 11;
+    pub const BAD_FRAMES: usize = 12;
+    pub const STALE_FRAMES: usize = 13;
+    pub const FADES: usize = 14;
+    /// -1 until the session's first frame is rendered.
+    pub const START_CLOCK: usize = 15;
+    /// -1 until the first audible sample.
+    pub const FIRST_AUDIO_CLOCK: usize = 16;
+    pub const CAPACITY_FRAMES: usize = 17;
+    pub const LEN: usize = 18;
+}
+
+/// Result codes of [`WasmEngine::push_input`].
+pub mod push {
+    pub const OK: i32 = 0;
+    pub const BAD_FRAME: i32 = -1;
+    pub const NOT_PCM: i32 = -2;
+    pub const TOO_LONG: i32 = -3;
+}
+
+/// The engine with its Rust-owned I/O buffers.
+#[wasm_bindgen]
+pub struct WasmEngine {
+    engine: Engine,
+    input: Vec<u8>,
+    left: Vec<f32>,
+    right: Vec<f32>,
+    stats: Vec<f64>,
+}
+
+#[wasm_bindgen]
+impl WasmEngine {
+    /// Allocates everything the engine will ever use.
+    #[wasm_bindgen(constructor)]
+    pub fn new(sample_rate: u32, capacity_ms: u32, start_threshold_ms: u32, fade_ms: f32) -> WasmEngine {
+        let engine = Engine::new(EngineConfig { sample_rate, capacity_ms, start_threshold_ms, fade_ms });
+        let mut e = WasmEngine {
+            engine,
+            input: vec![0; INPUT_CAPACITY_BYTES],
+            left: vec![0.0; MAX_RENDER_FRAMES],
+            right: vec![0.0; MAX_RENDER_FRAMES],
+            stats: vec![0.0; stat::LEN],
+        };
+        e.update_stats();
+        e
+    }
+
+    /// Where JS copies one wire frame before calling [`Self::push_input`].
+    pub fn input_ptr(&self) -> *const u8 {
+        self.input.as_ptr()
+    }
+
+    /// Size of the input buffer in bytes.
+    pub fn input_capacity(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Takes the wire frame of `len` bytes that JS wrote at [`Self::input_ptr`].
+    pub fn push_input(&mut self, len: usize) -> i32 {
+        let Some(bytes) = self.input.get(..len) else { return push::TOO_LONG };
+        match self.engine.push_frame(bytes) {
+            Ok(()) => push::OK,
+            Err(PushError::Wire(_)) => push::BAD_FRAME,
+            Err(PushError::NotPcm) => push::NOT_PCM,
+        }
+    }
+
+    /// Starts session `session` whose first frame is at `start_pos` (frames from the track start).
+    pub fn start(&mut self, session: u32, start_pos: f64) {
+        self.engine.start(session, start_pos.max(0.0) as u64);
+    }
+
+    /// The stream of `session` ends at `end_pos`.
+    pub fn end_at(&mut self, session: u32, end_pos: f64) {
+        self.engine.end_at(session, end_pos.max(0.0) as u64);
+    }
+
+    /// Fades out and goes idle.
+    pub fn stop(&mut self) {
+        self.engine.stop();
+    }
+
+    /// Renders `frames` (at most [`MAX_RENDER_FRAMES`]) into the buffers at [`Self::left_ptr`]
+    /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
+    pub fn render(&mut self, frames: usize, clock_frame: f64) {
+        let n = frames.min(MAX_RENDER_FRAMES);
+        self.engine.render(&mut self.left[..n], &mut self.right[..n], clock_frame.max(0.0) as u64);
+    }
+
+    pub fn left_ptr(&self) -> *const f32 {
+        self.left.as_ptr()
+    }
+
+    pub fn right_ptr(&self) -> *const f32 {
+        self.right.as_ptr()
+    }
+
+    /// The engine state as a small integer (`PlayState` discriminant).
+    pub fn state(&self) -> u8 {
+        self.engine.state() as u8
+    }
+
+    /// Refreshes the stats array (see [`stat`]) at [`Self::stats_ptr`].
+    pub fn update_stats(&mut self) {
+        let s = self.engine.stats();
+        let v = &mut self.stats;
+        v[stat::STATE] = self.engine.state() as u8 as f64;
+        v[stat::SESSION] = s.session as f64;
+        v[stat::BUFFERED_FRAMES] = s.buffered_frames as f64;
+        v[stat::PLAY_POS] = s.play_pos as f64;
+        v[stat::WRITE_POS] = s.write_pos as f64;
+        v[stat::UNDERRUNS] = s.underruns as f64;
+        v[stat::UNDERRUN_FRAMES] = s.underrun_frames as f64;
+        v[stat::FRAMES_RENDERED] = s.frames_rendered as f64;
+        v[stat::STREAM_FRAMES_RENDERED] = s.stream_frames_rendered as f64;
+        v[stat::DROPPED_FRAMES] = s.dropped_frames as f64;
+        v[stat::LATE_FRAMES] = s.late_frames as f64;
+        v[stat::GAP_FRAMES] = s.gap_frames as f64;
+        v[stat::BAD_FRAMES] = s.bad_frames as f64;
+        v[stat::STALE_FRAMES] = s.stale_frames as f64;
+        v[stat::FADES] = s.fades as f64;
+        v[stat::START_CLOCK] = s.start_clock.map_or(-1.0, |c| c as f64);
+        v[stat::FIRST_AUDIO_CLOCK] = s.first_audio_clock.map_or(-1.0, |c| c as f64);
+        v[stat::CAPACITY_FRAMES] = self.engine.capacity_frames() as f64;
+    }
+
+    pub fn stats_ptr(&self) -> *const f64 {
+        self.stats.as_ptr()
+    }
+
+    pub fn stats_len(&self) -> usize {
+        self.stats.len()
+    }
+}

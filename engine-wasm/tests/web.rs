@@ -1,0 +1,107 @@
+//! Runs in headless Chromium (`wasm-pack test --headless --chrome`): the engine as the worklet
+//! drives it, through raw pointers into wasm memory, with the golden frames of docs/wire.md.
+
+use engine_wasm::{push, stat, WasmEngine, INPUT_CAPACITY_BYTES};
+use stream_core::wire::{encode_pcm_frame, Codec, FLAG_END_OF_STREAM};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The same bytes as stream-core's golden f32 frame (docs/wire.md): mono, session 9, pos 1.
+const GOLDEN_F32: &[u8] = &[
+    0x01, 0x02, 0x01, 0x02, 0x09, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00,
+    0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0xbe,
+];
+
+fn write_input(e: &WasmEngine, bytes: &[u8]) {
+    // What the worklet does: copy into the Rust-owned input buffer through its pointer.
+    let dst = unsafe { std::slice::from_raw_parts_mut(e.input_ptr() as *mut u8, e.input_capacity()) };
+    dst[..bytes.len()].copy_from_slice(bytes);
+}
+
+fn out(e: &WasmEngine, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let l = unsafe { std::slice::from_raw_parts(e.left_ptr(), n) }.to_vec();
+    let r = unsafe { std::slice::from_raw_parts(e.right_ptr(), n) }.to_vec();
+    (l, r)
+}
+
+fn stats(e: &mut WasmEngine) -> Vec<f64> {
+    e.update_stats();
+    unsafe { std::slice::from_raw_parts(e.stats_ptr(), e.stats_len()) }.to_vec()
+}
+
+#[wasm_bindgen_test]
+fn golden_frame_plays_through_wasm_memory() {
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    e.start(9, 1.0);
+    write_input(&e, GOLDEN_F32);
+    assert_eq!(e.push_input(GOLDEN_F32.len()), push::OK);
+    e.render(128, 0.0);
+    let (l, r) = out(&e, 128);
+    // A mid-track start fades in: the first frame is scaled by the first fade gain, > 0.
+    assert!(l[0] > 0.0 && l[0] < 1.0, "{}", l[0]);
+    assert_eq!(l[0], r[0]);
+    assert!(l[2..].iter().all(|&x| x == 0.0));
+    let s = stats(&mut e);
+    assert_eq!(s[stat::STATE], 3.0, "ended after the end-of-stream frame");
+    assert_eq!(s[stat::PLAY_POS], 3.0);
+    assert_eq!(s[stat::START_CLOCK], 0.0);
+}
+
+#[wasm_bindgen_test]
+fn counter_is_exact_and_memory_never_grows_while_rendering() {
+    let mut e = WasmEngine::new(48_000, 6000, 50, 10.0);
+    e.start(1, 0.0);
+    let frames: Vec<Vec<u8>> = (0..50u64)
+        .map(|k| {
+            let samples: Vec<f32> = (0..960u64).flat_map(|i| [(k * 960 + i) as f32, -((k * 960 + i) as f32)]).collect();
+            let mut f = Vec::new();
+            let flags = if k == 49 { FLAG_END_OF_STREAM } else { 0 };
+            encode_pcm_frame(Codec::PcmF32, 2, flags, 1, k * 960, &samples, &mut f).expect("encode");
+            f
+        })
+        .collect();
+    // Output is collected into room reserved up front, so only the engine could grow memory.
+    let mut rendered: Vec<f32> = Vec::with_capacity(400 * 128 * 2);
+    let pages_before = core::arch::wasm32::memory_size(0);
+    let mut next_frame = 0;
+    for q in 0..400u64 {
+        while next_frame < frames.len() && next_frame as u64 * 960 < q * 128 + 4800 {
+            write_input(&e, &frames[next_frame]);
+            assert_eq!(e.push_input(frames[next_frame].len()), push::OK);
+            next_frame += 1;
+        }
+        e.render(128, (q * 128) as f64);
+        let l = unsafe { std::slice::from_raw_parts(e.left_ptr(), 128) };
+        let r = unsafe { std::slice::from_raw_parts(e.right_ptr(), 128) };
+        for i in 0..128 {
+            rendered.push(l[i]);
+            rendered.push(r[i]);
+        }
+    }
+    let pages_after = core::arch::wasm32::memory_size(0);
+    let start = stats(&mut e)[stat::START_CLOCK] as usize;
+    assert!(rendered[..2 * start].iter().all(|&x| x == 0.0), "silence before the start");
+    let mut expected = 0u64;
+    for pair in rendered[2 * start..2 * (start + 48_000)].chunks_exact(2) {
+        assert_eq!(pair, [expected as f32, -(expected as f32)]);
+        expected += 1;
+    }
+    assert!(rendered[2 * (start + 48_000)..].iter().all(|&x| x == 0.0), "silence after the end");
+    assert_eq!(pages_after, pages_before, "wasm memory grew on the render path");
+    assert_eq!(expected, 48_000);
+    let s = stats(&mut e);
+    assert_eq!(s[stat::UNDERRUNS], 0.0);
+    assert_eq!(s[stat::STATE], 3.0);
+    assert!(INPUT_CAPACITY_BYTES >= frames[0].len());
+}
+
+#[wasm_bindgen_test]
+fn malformed_and_oversized_input_is_refused() {
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    e.start(1, 0.0);
+    write_input(&e, &[1, 2, 3]);
+    assert_eq!(e.push_input(3), push::BAD_FRAME);
+    assert_eq!(e.push_input(INPUT_CAPACITY_BYTES + 1), push::TOO_LONG);
+    assert_eq!(stats(&mut e)[stat::BAD_FRAMES], 1.0);
+}
