@@ -1,3 +1,4 @@
+#![cfg(target_arch = "wasm32")]
 //! Runs in headless Chromium (`wasm-pack test --headless --chrome`): the engine as the worklet
 //! drives it, through raw pointers into wasm memory, with the golden frames of docs/wire.md.
 

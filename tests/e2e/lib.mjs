@@ -1,0 +1,141 @@
+// Shared helpers of the end-to-end tests: the real relay (release build) on 127.0.0.1 with a
+// free port, Debian's Chromium through playwright-core, a recorder worklet that taps what the
+// player renders, and relay-client as the reference of what the server decodes.
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.RELAY_BIN_DIR || join(ROOT, 'target', 'release');
+export const ARTIFACTS = join(ROOT, 'target', 'e2e');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Starts relay-server on 127.0.0.1:0 and resolves once it prints its address. */
+export async function startRelay({ media = join(ROOT, 'media'), args = [] } = {}) {
+  const child = spawn(join(BIN, 'relay-server'), ['--listen', '127.0.0.1:0', '--media', media,
+    '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), ...args], {
+    env: { ...process.env, RUST_LOG: 'warn,symphonia_core=off' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((ok, fail) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.once('line', (line) => {
+      const m = line.match(/http:\/\/(\S+)/);
+      m ? ok(`http://${m[1]}`) : fail(new Error(`unexpected relay output: ${line}`));
+    });
+    child.once('exit', (code) => fail(new Error(`relay-server exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+/** Debian's Chromium, headless, with the flags this sandbox needs (TOOLCHAIN.md). */
+export async function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
+  });
+}
+
+/** The server's decode of a track, as a listener receives it (relay-client fetch, pcm_f32). */
+export function referenceDecode(serverUrl, trackId, positionS = 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-ref-'));
+  const out = join(dir, 'ref.wav');
+  execFileSync(join(BIN, 'relay-client'), ['fetch', '--server', serverUrl, '--track', trackId, '--codec', 'pcm_f32',
+    '--position-s', String(positionS), '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return readWavF32(out);
+}
+
+/** Reads a 32-bit float WAV: { channels, rate, left, right }. */
+export function readWavF32(path) {
+  const b = readFileSync(path);
+  let p = 12, fmt = null;
+  while (p + 8 <= b.length) {
+    const id = b.toString('ascii', p, p + 4);
+    const len = b.readUInt32LE(p + 4);
+    if (id === 'fmt ') fmt = { format: b.readUInt16LE(p + 8), channels: b.readUInt16LE(p + 10), rate: b.readUInt32LE(p + 12), bits: b.readUInt16LE(p + 22) };
+    if (id === 'data') {
+      if (!fmt || fmt.bits !== 32) throw new Error('expected a 32-bit float WAV');
+      const n = len / 4 / fmt.channels;
+      const f = new Float32Array(b.buffer.slice(b.byteOffset + p + 8, b.byteOffset + p + 8 + len));
+      const left = new Float32Array(n), right = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        left[i] = f[i * fmt.channels];
+        right[i] = f[i * fmt.channels + (fmt.channels > 1 ? 1 : 0)];
+      }
+      return { channels: fmt.channels, rate: fmt.rate, left, right };
+    }
+    p += 8 + len + (len & 1);
+  }
+  throw new Error('no data chunk');
+}
+
+/** Source of a recorder AudioWorklet: records `frames` stereo frames of its input, tagged with
+ * the AudioContext frame of its first sample, then posts them back. */
+export const RECORDER_SOURCE = `
+class Recorder extends AudioWorkletProcessor {
+  constructor(o) {
+    super();
+    this.n = o.processorOptions.frames;
+    this.l = new Float32Array(this.n);
+    this.r = new Float32Array(this.n);
+    this.i = 0; this.first = -1; this.done = false;
+  }
+  process(inputs) {
+    if (this.done) return true;
+    if (this.first < 0) this.first = currentFrame;
+    const inp = inputs[0];
+    const k = Math.min(128, this.n - this.i);
+    if (inp && inp[0]) {
+      this.l.set(inp[0].subarray(0, k), this.i);
+      this.r.set((inp[1] || inp[0]).subarray(0, k), this.i);
+    }
+    this.i += k;
+    if (this.i >= this.n) {
+      this.done = true;
+      this.port.postMessage({ first: this.first, l: this.l, r: this.r }, [this.l.buffer, this.r.buffer]);
+    }
+    return true;
+  }
+}
+registerProcessor('e2e-recorder', Recorder);
+`;
+
+/** In the page: attaches a recorder after `window.streamPlayer.output` (after init). */
+export async function attachRecorder(page, seconds) {
+  await page.evaluate(async ({ src, seconds }) => {
+    const p = window.streamPlayer;
+    await p.init();
+    const ctx = p.context;
+    const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+    await ctx.audioWorklet.addModule(url);
+    const rec = new AudioWorkletNode(ctx, 'e2e-recorder', {
+      numberOfInputs: 1, numberOfOutputs: 1, channelCount: 2, channelCountMode: 'explicit',
+      channelInterpretation: 'discrete', processorOptions: { frames: Math.round(seconds * ctx.sampleRate) },
+    });
+    const mute = new GainNode(ctx, { gain: 0 });
+    p.output.connect(rec).connect(mute).connect(ctx.destination);
+    window.__recording = new Promise((ok) => { rec.port.onmessage = (e) => ok(e.data); });
+  }, { src: RECORDER_SOURCE, seconds });
+}
+
+/** Waits for the recording and returns it as { first, left, right }. */
+export async function collectRecording(page) {
+  const r = await page.evaluate(async () => {
+    const d = await window.__recording;
+    return { first: d.first, l: Array.from(d.l), r: Array.from(d.r) };
+  });
+  return { first: r.first, left: Float32Array.from(r.l), right: Float32Array.from(r.r) };
+}
+
+export function trackByFile(tracks, name) {
+  const t = tracks.find((x) => x.file_name === name);
+  if (!t) throw new Error(`no track ${name}`);
+  return t;
+}

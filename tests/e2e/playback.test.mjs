@@ -1,0 +1,62 @@
+// End to end, real time: the demo page served by the real relay, in Debian's headless
+// Chromium, plays a track; what the worklet rendered is compared sample by sample with the
+// server's own decode of that track.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
+
+const RECORD_SECONDS = 8;
+let relay, browser;
+
+before(async () => {
+  relay = await startRelay();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  relay?.stop();
+});
+
+test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(relay.url + '/');
+  await page.waitForSelector('#tracks tbody tr');
+  const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
+  const track = trackByFile(tracks, 'aurora-48k.flac');
+  await attachRecorder(page, RECORD_SECONDS);
+
+  // Press play in the UI, as a user would.
+  await page.click(`#tracks tbody tr[data-id="${track.id}"]`);
+  await page.selectOption('#codec', 'pcm_f32');
+  await page.click('#play');
+  const rec = await collectRecording(page);
+  await page.waitForFunction(() => window.streamPlayer.stats && window.streamPlayer.stats.positionS > 0);
+  await page.screenshot({ path: join(ARTIFACTS, 'demo-playing.png') });
+  const stats = await page.evaluate(() => window.streamPlayer.stats);
+  const uiState = await page.textContent('#state');
+
+  const ref = referenceDecode(relay.url, track.id);
+  assert.ok(stats.startClock >= rec.first, 'playback started after the recorder');
+  const offset = stats.startClock - rec.first;
+  const n = rec.left.length - offset;
+  assert.ok(n > (RECORD_SECONDS - 2) * 48000, `compared ${n} frames: start took too long (${offset} frames)`);
+  for (let i = 0; i < offset; i++) assert.equal(rec.left[i], 0, 'silence before the start');
+  let maxErr = 0;
+  for (let i = 0; i < n; i++) {
+    maxErr = Math.max(maxErr, Math.abs(rec.left[offset + i] - ref.left[i]), Math.abs(rec.right[offset + i] - ref.right[i]));
+  }
+  console.log(`E2E rendered vs server decode: ${n} frames compared, max |error| ${maxErr.toExponential(2)}`);
+  console.log(`E2E time to first audio: ${stats.timeToFirstAudioMs.toFixed(1)} ms (play -> first non-silent rendered sample)`);
+  assert.ok(maxErr < 1e-6, `max error ${maxErr}`);
+  assert.equal(stats.underruns, 0, 'no underrun after start');
+  assert.equal(stats.droppedFrames, 0);
+  assert.equal(stats.gapFrames, 0);
+  assert.equal(stats.badFrames, 0);
+  assert.equal(uiState, 'playing');
+  assert.ok(stats.bufferedMs > 500, `buffer kept filled: ${stats.bufferedMs} ms`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

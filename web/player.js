@@ -1,0 +1,181 @@
+// StreamPlayer: the main-thread side of the engine. It only wires things up and relays
+// commands and events; audio never passes through the main thread.
+//
+//   main thread ──cmd──► Worker (WebSocket) ──frames (transferred)──► AudioWorklet (wasm engine)
+//
+// Works without COOP/COEP (no SharedArrayBuffer), without a bundler, on stable Rust.
+
+const STATE_NAMES = ['idle', 'buffering', 'playing', 'ended', 'stopping'];
+const S = {
+  STATE: 0, SESSION: 1, BUFFERED_FRAMES: 2, PLAY_POS: 3, WRITE_POS: 4, UNDERRUNS: 5,
+  UNDERRUN_FRAMES: 6, FRAMES_RENDERED: 7, STREAM_FRAMES_RENDERED: 8, DROPPED_FRAMES: 9,
+  LATE_FRAMES: 10, GAP_FRAMES: 11, BAD_FRAMES: 12, STALE_FRAMES: 13, FADES: 14,
+  START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17,
+};
+
+export class StreamPlayer extends EventTarget {
+  /**
+   * @param {object} opts
+   * @param {string} [opts.server] base URL of the relay (default: this page's origin)
+   * @param {number} [opts.capacityMs=6000] ring buffer capacity
+   * @param {number} [opts.startThresholdMs=100] audio buffered before playback starts
+   * @param {number} [opts.fadeMs=10] fade length at starts, stops and underruns
+   * @param {number} [opts.statsIntervalMs=100] how often `stats` events fire
+   */
+  constructor(opts = {}) {
+    super();
+    this.server = (opts.server || location.origin).replace(/\/$/, '');
+    this.opts = { capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, statsIntervalMs: 100, ...opts };
+    this.context = null;
+    this.output = null;
+    this.state = 'idle';
+    this.stats = null;
+    this.track = null;
+    this._playPerf = 0; // performance.now() of the last play request
+    this._ttfaMs = null;
+    this._ttfaSession = -1;
+    this._ready = null;
+  }
+
+  /** Creates the AudioContext, worklet and worker. Call from a user gesture (or it is called by play()). */
+  init() {
+    if (!this._ready) this._ready = this._init();
+    return this._ready;
+  }
+
+  async _init() {
+    const base = new URL('.', import.meta.url);
+    const ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
+    this.context = ctx;
+    const [module] = await Promise.all([
+      WebAssembly.compileStreaming(fetch(new URL('pkg/engine_wasm_bg.wasm', base))),
+      ctx.audioWorklet.addModule(new URL('worklet/processor.js', base)),
+    ]);
+    const node = new AudioWorkletNode(ctx, 'stream-processor', {
+      numberOfInputs: 0,
+      numberOfOutputs: 1,
+      outputChannelCount: [2],
+      processorOptions: {
+        module,
+        capacityMs: this.opts.capacityMs,
+        startThresholdMs: this.opts.startThresholdMs,
+        fadeMs: this.opts.fadeMs,
+      },
+    });
+    node.onprocessorerror = () => {
+      this._setState('error');
+      this._emit('error', { code: 'worklet_error', error: 'The audio engine failed to start in the AudioWorklet.' });
+    };
+    node.connect(ctx.destination);
+    this.output = node;
+    node.port.onmessage = (e) => this._onWorklet(e.data);
+
+    const worker = new Worker(new URL('worklet/worker.js', base), { type: 'module', name: 'stream-socket' });
+    worker.onmessage = (e) => this._onWorker(e.data);
+    worker.onerror = (e) => this._emit('error', { code: 'worker_error', error: String(e.message || e) });
+    this.worker = worker;
+    const channel = new MessageChannel();
+    node.port.postMessage({ t: 'port', port: channel.port1 }, [channel.port1]);
+    const ws = this.server.replace(/^http/, 'ws') + '/ws';
+    worker.postMessage({ cmd: 'init', wsUrl: ws, port: channel.port2 }, [channel.port2]);
+    this._statsTimer = setInterval(() => node.port.postMessage({ t: 'poll', id: 1 }), this.opts.statsIntervalMs);
+  }
+
+  /** Plays a library track. @param {string} trackId @param {{positionS?: number, codec?: string}} [o] */
+  async play(trackId, o = {}) {
+    this._playPerf = performance.now(); // the request: time to first audio counts from here
+    this._ttfaMs = null;
+    this._playSeq = (this._playSeq || 0) + 1;
+    this._awaitSeq = this._playSeq;
+    await this.init();
+    if (this.context.state !== 'running') {
+      try { await this.context.resume(); } catch { /* reported below */ }
+      if (this.context.state !== 'running') {
+        this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
+      }
+    }
+    this.track = trackId;
+    this._setState('connecting');
+    this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec: o.codec || 'pcm_f32' });
+  }
+
+  /** Fades out and stops. */
+  stop() {
+    if (!this.output) return;
+    this.output.port.postMessage({ t: 'stop' });
+    this.worker.postMessage({ cmd: 'stop' });
+    this._setState('idle');
+  }
+
+  _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  _setState(s) {
+    if (s === this.state) return;
+    this.state = s;
+    this._emit('statechange', { state: s });
+  }
+
+  _onWorker({ ev, data }) {
+    if (ev === 'stream_start') {
+      this.streamInfo = data;
+      // The first stream started after the latest play() is the one its time to first audio is for.
+      this._ttfaSession = this._awaitSeq === this._playSeq ? data.session : this._ttfaSession;
+      this._awaitSeq = -1;
+      this._setState('buffering');
+    }
+    else if (ev === 'error') { this._setState('error'); this._emit('error', data); }
+    this._emit(ev, data);
+  }
+
+  _onWorklet(m) {
+    if (m.t === 'error') {
+      this._setState('error');
+      this._emit('error', { code: m.code, error: m.error });
+      return;
+    }
+    if (m.t !== 'stats') return;
+    const v = m.stats;
+    const rate = m.sampleRate;
+    const engineState = STATE_NAMES[v[S.STATE]] || 'idle';
+    const firstAudio = v[S.FIRST_AUDIO_CLOCK];
+    if (this._ttfaMs == null && firstAudio >= 0 && v[S.SESSION] === this._ttfaSession) {
+      // Map the audio clock to performance.now(): the first audible sample's frame, through the
+      // context's output timestamp, minus the moment play() was called.
+      const ts = this.context.getOutputTimestamp();
+      const firstAudioPerf = ts.performanceTime + (firstAudio / rate - ts.contextTime) * 1000;
+      this._ttfaMs = firstAudioPerf - this._playPerf;
+    }
+    const stats = {
+      state: engineState,
+      session: v[S.SESSION],
+      positionS: v[S.PLAY_POS] / rate,
+      bufferedMs: (v[S.BUFFERED_FRAMES] / rate) * 1000,
+      capacityMs: (v[S.CAPACITY_FRAMES] / rate) * 1000,
+      underruns: v[S.UNDERRUNS],
+      underrunMs: (v[S.UNDERRUN_FRAMES] / rate) * 1000,
+      framesRendered: v[S.FRAMES_RENDERED],
+      streamFramesRendered: v[S.STREAM_FRAMES_RENDERED],
+      droppedFrames: v[S.DROPPED_FRAMES],
+      lateFrames: v[S.LATE_FRAMES],
+      gapFrames: v[S.GAP_FRAMES],
+      badFrames: v[S.BAD_FRAMES] + m.refused,
+      fades: v[S.FADES],
+      startClock: v[S.START_CLOCK],
+      firstAudioClock: firstAudio,
+      timeToFirstAudioMs: v[S.SESSION] === this._ttfaSession ? this._ttfaMs : null,
+    };
+    this.stats = stats;
+    if (this.state !== 'idle' && this.state !== 'error' && this.state !== 'connecting') {
+      if (engineState === 'playing' || engineState === 'buffering' || engineState === 'ended') this._setState(engineState);
+    } else if (this.state === 'connecting' && engineState === 'playing' && stats.session === this.streamInfo?.session) {
+      this._setState('playing');
+    }
+    if (engineState === 'ended' && this.state === 'ended' && !this._endedFired) {
+      this._endedFired = true;
+      this._emit('ended', {});
+    } else if (engineState !== 'ended') {
+      this._endedFired = false;
+    }
+    this._emit('stats', stats);
+  }
+}
