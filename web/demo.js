@@ -76,4 +76,6 @@ player.addEventListener('stats', (e) => {
   $('st-underruns').textContent = `${s.underruns}`;
 });
 
+// Prepare the engine while the user picks a track: the click then only has to start audio.
+player.init().catch((err) => { $('error').hidden = false; $('error').textContent = `cannot start the audio engine: ${err}`; });
 loadTracks().catch((err) => { $('error').hidden = false; $('error').textContent = `cannot load tracks: ${err}`; });

@@ -37,7 +37,11 @@ export class StreamPlayer extends EventTarget {
     this._ready = null;
   }
 
-  /** Creates the AudioContext, worklet and worker. Call from a user gesture (or it is called by play()). */
+  /**
+   * Creates the AudioContext, worklet and worker, compiles the engine and opens the socket.
+   * Call it at page load so the first play only has to ask for audio: before a user gesture the
+   * context waits suspended, and play() resumes it. play() calls it if nobody did.
+   */
   init() {
     if (!this._ready) this._ready = this._init();
     return this._ready;
@@ -144,6 +148,7 @@ export class StreamPlayer extends EventTarget {
       const ts = this.context.getOutputTimestamp();
       const firstAudioPerf = ts.performanceTime + (firstAudio / rate - ts.contextTime) * 1000;
       this._ttfaMs = firstAudioPerf - this._playPerf;
+      this._emit('firstaudio', { session: v[S.SESSION], timeToFirstAudioMs: this._ttfaMs });
     }
     const stats = {
       state: engineState,

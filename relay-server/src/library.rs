@@ -13,7 +13,9 @@ use stream_core::control::ErrorCode;
 use crate::decode::SourceDecoder;
 
 /// File endings the library picks up.
-pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf", "mka", "webm"];
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf", "mka", "webm",
+];
 
 /// One track as the API shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -70,8 +72,14 @@ impl Library {
         let mut lib = Library::default();
         for rel in files {
             let path = root.join(&rel);
-            let file_name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let stem = rel.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file_name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = rel
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let id = track_id_for(&rel);
             let info = match SourceDecoder::open(&path) {
                 Ok(src) => {
@@ -83,7 +91,9 @@ impl Library {
                         artist: p.artist.clone(),
                         album: p.album.clone(),
                         file_name,
-                        duration_s: p.source_frames.map_or(0.0, |n| n as f64 / p.sample_rate as f64),
+                        duration_s: p
+                            .source_frames
+                            .map_or(0.0, |n| n as f64 / p.sample_rate as f64),
                         total_samples,
                         sample_rate: p.sample_rate,
                         channels: p.channels,
@@ -139,14 +149,19 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std
         let entry = entry?;
         let path = entry.path();
         // Resolve links and keep only what stays inside the media folder.
-        let Ok(real) = path.canonicalize() else { continue };
+        let Ok(real) = path.canonicalize() else {
+            continue;
+        };
         if !real.starts_with(root) {
             continue;
         }
         if real.is_dir() {
             collect(root, &path, depth + 1, out)?;
         } else if real.is_file() {
-            let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase());
             if ext.is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.as_str())) {
                 if let Ok(rel) = path.strip_prefix(root) {
                     out.push(rel.to_path_buf());

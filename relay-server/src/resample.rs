@@ -44,8 +44,13 @@ impl To48k {
         if (units * unit_in) % 2 == 1 {
             units += 1;
         }
-        let inner = FftFixedInOut::<f32>::new(rate as usize, STREAM_SAMPLE_RATE as usize, units * unit_in, channels)
-            .map_err(|e| format!("resampler for {rate} Hz: {e}"))?;
+        let inner = FftFixedInOut::<f32>::new(
+            rate as usize,
+            STREAM_SAMPLE_RATE as usize,
+            units * unit_in,
+            channels,
+        )
+        .map_err(|e| format!("resampler for {rate} Hz: {e}"))?;
         let delay_left = inner.output_delay();
         let out_max = inner.output_frames_max();
         Ok(To48k {
@@ -133,11 +138,13 @@ mod tests {
     fn sine_case(f: f64) {
         let rate = 44_100;
         let n = 44_100 + 123;
-        let input: Vec<f32> =
-            (0..n).flat_map(|i| {
-                let s = (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5;
+        let input: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let s =
+                    (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5;
                 [s, -s]
-            }).collect();
+            })
+            .collect();
         let mut r = To48k::new(rate, 2).expect("resampler");
         let mut out = Vec::new();
         for piece in input.chunks(2 * 777) {

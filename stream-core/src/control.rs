@@ -69,7 +69,11 @@ impl ErrorCode {
 pub enum ClientMessage {
     /// Start playing a library track from `position_s` (default 0) with `codec`
     /// (default `pcm_f32`).
-    Play { track_id: String, position_s: f64, codec: Codec },
+    Play {
+        track_id: String,
+        position_s: f64,
+        codec: Codec,
+    },
     /// Stop the current stream.
     Stop,
     /// Flow control: the client has consumed (played, or for a file writer, stored) every frame
@@ -88,9 +92,17 @@ pub enum ServerMessage {
     /// A stream starts; binary frames of `session` follow.
     AudioStreamStart(StreamStart),
     /// The stream ended normally after `total_samples` frames (from the track start).
-    AudioStreamEnd { session: u32, total_samples: u64, duration: f64 },
+    AudioStreamEnd {
+        session: u32,
+        total_samples: u64,
+        duration: f64,
+    },
     /// Something went wrong; `session` is 0 when the error is not about a stream.
-    AudioStreamError { session: u32, code: ErrorCode, error: String },
+    AudioStreamError {
+        session: u32,
+        code: ErrorCode,
+        error: String,
+    },
     /// Answer to `ping`.
     Pong { id: u64 },
 }
@@ -127,7 +139,10 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ProtocolError { code, message: message.into() }
+        ProtocolError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -143,7 +158,11 @@ impl ServerMessage {
 
     /// Builds an `audio_stream_error`.
     pub fn error(session: u32, code: ErrorCode, error: impl Into<String>) -> Self {
-        ServerMessage::AudioStreamError { session, code, error: error.into() }
+        ServerMessage::AudioStreamError {
+            session,
+            code,
+            error: error.into(),
+        }
     }
 }
 
@@ -155,24 +174,32 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
     if text.len() > MAX_CONTROL_MESSAGE_BYTES {
         return Err(ProtocolError::new(
             ErrorCode::MessageTooLarge,
-            format!("control message of {} bytes exceeds {MAX_CONTROL_MESSAGE_BYTES}", text.len()),
+            format!(
+                "control message of {} bytes exceeds {MAX_CONTROL_MESSAGE_BYTES}",
+                text.len()
+            ),
         ));
     }
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ProtocolError::new(ErrorCode::MalformedMessage, format!("not JSON: {e}")))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ProtocolError::new(ErrorCode::MalformedMessage, "message is not a JSON object"))?;
-    let kind = obj
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProtocolError::new(ErrorCode::MalformedMessage, "message has no string \"type\""))?;
+    let obj = value.as_object().ok_or_else(|| {
+        ProtocolError::new(ErrorCode::MalformedMessage, "message is not a JSON object")
+    })?;
+    let kind = obj.get("type").and_then(Value::as_str).ok_or_else(|| {
+        ProtocolError::new(
+            ErrorCode::MalformedMessage,
+            "message has no string \"type\"",
+        )
+    })?;
     let empty = serde_json::Map::new();
     let data = match obj.get("data") {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(m)) => m,
         Some(_) => {
-            return Err(ProtocolError::new(ErrorCode::MalformedMessage, "\"data\" must be an object"))
+            return Err(ProtocolError::new(
+                ErrorCode::MalformedMessage,
+                "\"data\" must be an object",
+            ))
         }
     };
     let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
@@ -187,10 +214,14 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             }
             let position_s = match data.get("position_s") {
                 None | Some(Value::Null) => 0.0,
-                Some(v) => v.as_f64().ok_or_else(|| invalid("position_s must be a number".into()))?,
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| invalid("position_s must be a number".into()))?,
             };
             if !position_s.is_finite() || position_s < 0.0 {
-                return Err(invalid(format!("position_s must be a finite number >= 0, got {position_s}")));
+                return Err(invalid(format!(
+                    "position_s must be a finite number >= 0, got {position_s}"
+                )));
             }
             let codec = match data.get("codec") {
                 None | Some(Value::Null) => Codec::PcmF32,
@@ -202,7 +233,11 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 })?,
                 Some(_) => return Err(invalid("codec must be a string".into())),
             };
-            Ok(ClientMessage::Play { track_id: track_id.to_owned(), position_s, codec })
+            Ok(ClientMessage::Play {
+                track_id: track_id.to_owned(),
+                position_s,
+                codec,
+            })
         }
         "stop" => Ok(ClientMessage::Stop),
         "ack" => {
@@ -215,12 +250,17 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 .get("sample_pos")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| invalid("ack needs an integer sample_pos >= 0".into()))?;
-            Ok(ClientMessage::Ack { session, sample_pos })
+            Ok(ClientMessage::Ack {
+                session,
+                sample_pos,
+            })
         }
         "ping" => {
             let id = match data.get("id") {
                 None | Some(Value::Null) => 0,
-                Some(v) => v.as_u64().ok_or_else(|| invalid("ping id must be an integer >= 0".into()))?,
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| invalid("ping id must be an integer >= 0".into()))?,
             };
             Ok(ClientMessage::Ping { id })
         }
@@ -228,7 +268,10 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             let shown: String = other.chars().take(64).collect();
             Err(ProtocolError::new(
                 ErrorCode::UnknownMessage,
-                format!("unknown message type {shown:?}; known: {}", CLIENT_MESSAGE_TYPES.join(", ")),
+                format!(
+                    "unknown message type {shown:?}; known: {}",
+                    CLIENT_MESSAGE_TYPES.join(", ")
+                ),
             ))
         }
     }
@@ -242,18 +285,37 @@ mod tests {
     fn parses_play_with_defaults_and_fields() {
         assert_eq!(
             parse_client_message(r#"{"type":"play","data":{"track_id":"abc"}}"#),
-            Ok(ClientMessage::Play { track_id: "abc".into(), position_s: 0.0, codec: Codec::PcmF32 })
+            Ok(ClientMessage::Play {
+                track_id: "abc".into(),
+                position_s: 0.0,
+                codec: Codec::PcmF32
+            })
         );
         assert_eq!(
-            parse_client_message(r#"{"type":"play","data":{"track_id":"abc","position_s":1.5,"codec":"pcm_s16"}}"#),
-            Ok(ClientMessage::Play { track_id: "abc".into(), position_s: 1.5, codec: Codec::PcmS16 })
+            parse_client_message(
+                r#"{"type":"play","data":{"track_id":"abc","position_s":1.5,"codec":"pcm_s16"}}"#
+            ),
+            Ok(ClientMessage::Play {
+                track_id: "abc".into(),
+                position_s: 1.5,
+                codec: Codec::PcmS16
+            })
         );
-        assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
+        assert_eq!(
+            parse_client_message(r#"{"type":"stop"}"#),
+            Ok(ClientMessage::Stop)
+        );
         assert_eq!(
             parse_client_message(r#"{"type":"ack","data":{"session":3,"sample_pos":480}}"#),
-            Ok(ClientMessage::Ack { session: 3, sample_pos: 480 })
+            Ok(ClientMessage::Ack {
+                session: 3,
+                sample_pos: 480
+            })
         );
-        assert_eq!(parse_client_message(r#"{"type":"ping","data":{"id":5}}"#), Ok(ClientMessage::Ping { id: 5 }));
+        assert_eq!(
+            parse_client_message(r#"{"type":"ping","data":{"id":5}}"#),
+            Ok(ClientMessage::Ping { id: 5 })
+        );
     }
 
     #[test]
@@ -262,14 +324,35 @@ mod tests {
         assert_eq!(code("{not json"), Some(ErrorCode::MalformedMessage));
         assert_eq!(code("[1,2]"), Some(ErrorCode::MalformedMessage));
         assert_eq!(code(r#"{"data":{}}"#), Some(ErrorCode::MalformedMessage));
-        assert_eq!(code(r#"{"type":"play","data":5}"#), Some(ErrorCode::MalformedMessage));
+        assert_eq!(
+            code(r#"{"type":"play","data":5}"#),
+            Some(ErrorCode::MalformedMessage)
+        );
         assert_eq!(code(r#"{"type":"dance"}"#), Some(ErrorCode::UnknownMessage));
-        assert_eq!(code(r#"{"type":"play","data":{}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(code(r#"{"type":"play","data":{"track_id":"a","position_s":-1}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(code(r#"{"type":"play","data":{"track_id":"a","position_s":"x"}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(code(r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#), Some(ErrorCode::UnsupportedCodec));
-        assert_eq!(code(r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#), Some(ErrorCode::InvalidParameter));
-        let big = format!(r#"{{"type":"play","data":{{"track_id":"{}"}}}}"#, "x".repeat(5000));
+        assert_eq!(
+            code(r#"{"type":"play","data":{}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","position_s":-1}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","position_s":"x"}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#),
+            Some(ErrorCode::UnsupportedCodec)
+        );
+        assert_eq!(
+            code(r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        let big = format!(
+            r#"{{"type":"play","data":{{"track_id":"{}"}}}}"#,
+            "x".repeat(5000)
+        );
         assert_eq!(code(&big), Some(ErrorCode::MessageTooLarge));
     }
 
@@ -280,12 +363,23 @@ mod tests {
         assert_eq!(v["type"], "audio_stream_error");
         assert_eq!(v["data"]["code"], "unknown_track");
         assert_eq!(v["data"]["session"], 4);
-        let end = ServerMessage::AudioStreamEnd { session: 1, total_samples: 48_000, duration: 1.0 };
+        let end = ServerMessage::AudioStreamEnd {
+            session: 1,
+            total_samples: 48_000,
+            duration: 1.0,
+        };
         let v: Value = serde_json::from_str(&end.to_json()).expect("json");
         assert_eq!(v["type"], "audio_stream_end");
         assert_eq!(v["data"]["total_samples"], 48_000);
-        for code in [ErrorCode::MalformedMessage, ErrorCode::MediaTruncated, ErrorCode::Internal] {
-            assert_eq!(serde_json::to_value(code).expect("json"), Value::String(code.as_str().into()));
+        for code in [
+            ErrorCode::MalformedMessage,
+            ErrorCode::MediaTruncated,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).expect("json"),
+                Value::String(code.as_str().into())
+            );
         }
     }
 }

@@ -29,7 +29,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { sample_rate: 48_000, capacity_ms: 6_000, start_threshold_ms: 100, fade_ms: 10.0 }
+        EngineConfig {
+            sample_rate: 48_000,
+            capacity_ms: 6_000,
+            start_threshold_ms: 100,
+            fade_ms: 10.0,
+        }
     }
 }
 
@@ -118,7 +123,8 @@ impl Engine {
             scratch: vec![0.0; DECODE_CHUNK_FRAMES * MAX_CHANNELS as usize],
             state: PlayState::Idle,
             fade: None,
-            fade_len: ((config.fade_ms.max(0.0) * config.sample_rate as f32 / 1000.0) as u32).max(1),
+            fade_len: ((config.fade_ms.max(0.0) * config.sample_rate as f32 / 1000.0) as u32)
+                .max(1),
             start_threshold_frames: frames(config.start_threshold_ms),
             end_pos: None,
             stats: EngineStats::default(),
@@ -154,7 +160,11 @@ impl Engine {
         self.ring.clear();
         self.state = PlayState::Buffering;
         self.end_pos = None;
-        self.fade = if start_pos > 0 { Some(Fade::new(FadeDir::In, self.fade_len)) } else { None };
+        self.fade = if start_pos > 0 {
+            Some(Fade::new(FadeDir::In, self.fade_len))
+        } else {
+            None
+        };
         let s = &mut self.stats;
         s.session = session;
         s.play_pos = start_pos;
@@ -205,7 +215,9 @@ impl Engine {
                 return Err(PushError::NotPcm);
             }
         };
-        if h.session != self.stats.session || matches!(self.state, PlayState::Idle | PlayState::Stopping) {
+        if h.session != self.stats.session
+            || matches!(self.state, PlayState::Idle | PlayState::Stopping)
+        {
             self.stats.stale_frames += 1;
             return Ok(());
         }
@@ -229,12 +241,15 @@ impl Engine {
             let n = remaining.min(DECODE_CHUNK_FRAMES);
             let bytes = &payload[offset..offset + n * frame_bytes];
             let samples = decode_pcm_into(h.codec, bytes, &mut self.scratch[..n * channels]);
-            let written = self.ring.write_interleaved(&self.scratch[..samples], channels);
+            let written = self
+                .ring
+                .write_interleaved(&self.scratch[..samples], channels);
             self.stats.dropped_frames += (n - written) as u64;
             offset += n * frame_bytes;
             remaining -= n;
         }
-        self.stats.write_pos = h.sample_pos.max(write_pos) + (h.frame_count as usize - skip_frames) as u64;
+        self.stats.write_pos =
+            h.sample_pos.max(write_pos) + (h.frame_count as usize - skip_frames) as u64;
         if h.flags & FLAG_END_OF_STREAM != 0 {
             self.end_pos = Some(self.stats.write_pos);
         }
@@ -251,7 +266,9 @@ impl Engine {
         self.stats.frames_rendered += n as u64;
         if self.state == PlayState::Buffering {
             let all_arrived = self.end_pos.is_some_and(|e| self.stats.write_pos >= e);
-            if self.ring.len() >= self.start_threshold_frames || (all_arrived && !self.ring.is_empty()) {
+            if self.ring.len() >= self.start_threshold_frames
+                || (all_arrived && !self.ring.is_empty())
+            {
                 self.state = PlayState::Playing;
             } else if all_arrived {
                 self.state = PlayState::Ended;
@@ -263,7 +280,9 @@ impl Engine {
                     self.stats.underrun_frames += n as u64;
                 }
             }
-            PlayState::Playing | PlayState::Stopping => self.render_stream(left, right, clock_frame),
+            PlayState::Playing | PlayState::Stopping => {
+                self.render_stream(left, right, clock_frame)
+            }
         }
     }
 
@@ -276,7 +295,11 @@ impl Engine {
             got = got.min(fade_left);
             left[got..].fill(0.0);
             right[got..].fill(0.0);
-        } else if got < n && self.ring.is_empty() && self.end_pos.is_none_or(|e| self.stats.play_pos + (got as u64) < e)
+        } else if got < n
+            && self.ring.is_empty()
+            && self
+                .end_pos
+                .is_none_or(|e| self.stats.play_pos + (got as u64) < e)
         {
             // Running dry before the end: fade out what there is, then silence until the start
             // threshold is met again, then fade in.
@@ -291,8 +314,10 @@ impl Engine {
         }
         if let Some(fade) = self.fade.as_mut() {
             // A pending fade-in waits while buffering after an underrun; otherwise it runs.
-            let running =
-                matches!((self.state, fade.dir()), (PlayState::Stopping, _) | (PlayState::Playing, FadeDir::In));
+            let running = matches!(
+                (self.state, fade.dir()),
+                (PlayState::Stopping, _) | (PlayState::Playing, FadeDir::In)
+            );
             if running {
                 fade.apply(&mut left[..got], &mut right[..got]);
                 if fade.done() {
@@ -319,7 +344,9 @@ impl Engine {
         if self.state == PlayState::Stopping && self.fade.is_none() {
             self.ring.clear();
             self.state = PlayState::Idle;
-        } else if self.state == PlayState::Playing && self.end_pos.is_some_and(|e| self.stats.play_pos >= e) {
+        } else if self.state == PlayState::Playing
+            && self.end_pos.is_some_and(|e| self.stats.play_pos >= e)
+        {
             self.state = PlayState::Ended;
         }
     }
@@ -332,17 +359,33 @@ mod tests {
 
     fn frame(session: u32, pos: u64, samples: &[f32], channels: u8, flags: u8) -> Vec<u8> {
         let mut v = Vec::new();
-        encode_pcm_frame(Codec::PcmF32, channels, flags, session, pos, samples, &mut v).expect("encode");
+        encode_pcm_frame(
+            Codec::PcmF32,
+            channels,
+            flags,
+            session,
+            pos,
+            samples,
+            &mut v,
+        )
+        .expect("encode");
         v
     }
 
     /// Stereo counter: left = position, right = -position (scaled to stay exact in f32).
     fn counter(pos: u64, frames: usize) -> Vec<f32> {
-        (0..frames as u64).flat_map(|i| [(pos + i) as f32, -((pos + i) as f32)]).collect()
+        (0..frames as u64)
+            .flat_map(|i| [(pos + i) as f32, -((pos + i) as f32)])
+            .collect()
     }
 
     fn engine() -> Engine {
-        Engine::new(EngineConfig { sample_rate: 48_000, capacity_ms: 1000, start_threshold_ms: 10, fade_ms: 1.0 })
+        Engine::new(EngineConfig {
+            sample_rate: 48_000,
+            capacity_ms: 1000,
+            start_threshold_ms: 10,
+            fade_ms: 1.0,
+        })
     }
 
     #[test]
@@ -355,8 +398,13 @@ mod tests {
         for q in 0..200u64 {
             // 960-frame frames arrive a little ahead of the 128-frame quanta.
             while pos < (q + 4) * 128 + 960 && pos < 20_000 {
-                let flags = if pos + 960 >= 20_000 { FLAG_END_OF_STREAM } else { 0 };
-                e.push_frame(&frame(1, pos, &counter(pos, 960), 2, flags)).expect("push");
+                let flags = if pos + 960 >= 20_000 {
+                    FLAG_END_OF_STREAM
+                } else {
+                    0
+                };
+                e.push_frame(&frame(1, pos, &counter(pos, 960), 2, flags))
+                    .expect("push");
                 pos += 960;
             }
             e.render(&mut l, &mut r, q * 128);
@@ -368,12 +416,18 @@ mod tests {
         let start = e.stats().start_clock.expect("started") as usize;
         let expected: Vec<f32> = (0..20_160).map(|i| i as f32).collect();
         assert_eq!(&out[start..start + 20_160], &expected[..]);
-        assert!(out[..start].iter().chain(&out[start + 20_160..]).all(|&x| x == 0.0));
+        assert!(out[..start]
+            .iter()
+            .chain(&out[start + 20_160..])
+            .all(|&x| x == 0.0));
         let expected = e.stats().play_pos;
         assert_eq!(expected, 20_160);
         assert_eq!(e.state(), PlayState::Ended);
         let s = e.stats();
-        assert_eq!((s.underruns, s.late_frames, s.gap_frames, s.dropped_frames), (0, 0, 0, 0));
+        assert_eq!(
+            (s.underruns, s.late_frames, s.gap_frames, s.dropped_frames),
+            (0, 0, 0, 0)
+        );
         assert_eq!(s.start_clock, Some(0));
         // Position 0 is silent (the counter starts at 0), so the first audible sample is frame 1.
         assert_eq!(s.first_audio_clock, Some(1));
@@ -383,12 +437,14 @@ mod tests {
     fn waits_for_the_start_threshold() {
         let mut e = engine(); // threshold 10 ms = 480 frames
         e.start(1, 0);
-        e.push_frame(&frame(1, 0, &counter(0, 400), 2, 0)).expect("push");
+        e.push_frame(&frame(1, 0, &counter(0, 400), 2, 0))
+            .expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         assert_eq!(e.state(), PlayState::Buffering);
         assert!(l.iter().all(|&x| x == 0.0));
-        e.push_frame(&frame(1, 400, &counter(400, 100), 2, 0)).expect("push");
+        e.push_frame(&frame(1, 400, &counter(400, 100), 2, 0))
+            .expect("push");
         e.render(&mut l, &mut r, 128);
         assert_eq!(e.state(), PlayState::Playing);
         assert_eq!(l[5], 5.0);
@@ -398,12 +454,19 @@ mod tests {
     fn duplicates_are_skipped_and_gaps_filled_with_silence_at_the_right_place() {
         let mut e = engine();
         e.start(2, 1000);
-        e.push_frame(&frame(2, 1000, &counter(1000, 500), 2, FLAG_DISCONTINUITY)).expect("push");
-        e.push_frame(&frame(2, 1400, &counter(1400, 200), 2, 0)).expect("push"); // 100 overlap
-        e.push_frame(&frame(2, 1700, &counter(1700, 100), 2, 0)).expect("push"); // 100 gap
-        e.push_frame(&frame(9, 1800, &counter(1800, 100), 2, 0)).expect("stale session");
+        e.push_frame(&frame(2, 1000, &counter(1000, 500), 2, FLAG_DISCONTINUITY))
+            .expect("push");
+        e.push_frame(&frame(2, 1400, &counter(1400, 200), 2, 0))
+            .expect("push"); // 100 overlap
+        e.push_frame(&frame(2, 1700, &counter(1700, 100), 2, 0))
+            .expect("push"); // 100 gap
+        e.push_frame(&frame(9, 1800, &counter(1800, 100), 2, 0))
+            .expect("stale session");
         let s = e.stats();
-        assert_eq!((s.late_frames, s.gap_frames, s.stale_frames, s.write_pos), (100, 100, 1, 1800));
+        assert_eq!(
+            (s.late_frames, s.gap_frames, s.stale_frames, s.write_pos),
+            (100, 100, 1, 1800)
+        );
         assert_eq!(s.buffered_frames, 800);
     }
 
@@ -412,7 +475,8 @@ mod tests {
         let mut e = engine();
         e.start(1, 0);
         let mono: Vec<f32> = (0..960).map(|i| i as f32).collect();
-        e.push_frame(&frame(1, 0, &mono, 1, FLAG_END_OF_STREAM)).expect("push");
+        e.push_frame(&frame(1, 0, &mono, 1, FLAG_END_OF_STREAM))
+            .expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         assert_eq!(l, r);
@@ -452,7 +516,8 @@ mod tests {
     fn stop_fades_out_then_goes_idle() {
         let mut e = engine();
         e.start(1, 0);
-        e.push_frame(&frame(1, 0, &vec![0.5f32; 2 * 4800], 2, 0)).expect("push");
+        e.push_frame(&frame(1, 0, &vec![0.5f32; 2 * 4800], 2, 0))
+            .expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         e.stop();
@@ -460,7 +525,8 @@ mod tests {
         assert!(l[0] > 0.49 && l[47] < 0.05 && l[48..].iter().all(|&x| x == 0.0));
         assert_eq!(e.state(), PlayState::Idle);
         assert_eq!(e.stats().buffered_frames, 0);
-        e.push_frame(&frame(1, 4800, &vec![0.5f32; 2 * 10], 2, 0)).expect("ignored while idle");
+        e.push_frame(&frame(1, 4800, &[0.5f32; 2 * 10], 2, 0))
+            .expect("ignored while idle");
         assert_eq!(e.stats().buffered_frames, 0);
     }
 

@@ -24,7 +24,11 @@ pub struct Fade {
 impl Fade {
     /// A fade of `len` frames (at least one).
     pub fn new(dir: FadeDir, len: u32) -> Self {
-        Fade { dir, pos: 0, len: len.max(1) }
+        Fade {
+            dir,
+            pos: 0,
+            len: len.max(1),
+        }
     }
 
     /// Whether the fade has run to its end.

@@ -143,7 +143,10 @@ impl fmt::Display for WireError {
                 write!(f, "bad channel count {channels} (1..={MAX_CHANNELS})")
             }
             WireError::BadFrameCount { frame_count } => {
-                write!(f, "bad frame count {frame_count} (1..={MAX_FRAMES_PER_PACKET})")
+                write!(
+                    f,
+                    "bad frame count {frame_count} (1..={MAX_FRAMES_PER_PACKET})"
+                )
             }
             WireError::TooLarge { len, max } => write!(f, "payload of {len} bytes exceeds {max}"),
             WireError::PayloadMismatch { len, expected } => {
@@ -177,13 +180,19 @@ impl FrameHeader {
     /// Parses and validates a whole frame, returning its header and payload.
     pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
         if frame.len() < HEADER_LEN {
-            return Err(WireError::Truncated { len: frame.len(), needed: HEADER_LEN });
+            return Err(WireError::Truncated {
+                len: frame.len(),
+                needed: HEADER_LEN,
+            });
         }
-        let le32 = |at: usize| u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
+        let le32 = |at: usize| {
+            u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]])
+        };
         if frame[0] != WIRE_VERSION {
             return Err(WireError::UnsupportedVersion { version: frame[0] });
         }
-        let codec = Codec::from_wire(frame[1]).ok_or(WireError::UnknownCodec { value: frame[1] })?;
+        let codec =
+            Codec::from_wire(frame[1]).ok_or(WireError::UnknownCodec { value: frame[1] })?;
         let channels = frame[2];
         if channels == 0 || channels > MAX_CHANNELS {
             return Err(WireError::BadChannels { channels });
@@ -202,22 +211,41 @@ impl FrameHeader {
         }
         let payload_len = le32(20) as usize;
         if payload_len > MAX_PAYLOAD_LEN {
-            return Err(WireError::TooLarge { len: payload_len, max: MAX_PAYLOAD_LEN });
+            return Err(WireError::TooLarge {
+                len: payload_len,
+                max: MAX_PAYLOAD_LEN,
+            });
         }
         let expected = HEADER_LEN + payload_len;
         if frame.len() < expected {
-            return Err(WireError::Truncated { len: frame.len(), needed: expected });
+            return Err(WireError::Truncated {
+                len: frame.len(),
+                needed: expected,
+            });
         }
         if frame.len() > expected {
-            return Err(WireError::TrailingBytes { len: frame.len(), expected });
+            return Err(WireError::TrailingBytes {
+                len: frame.len(),
+                expected,
+            });
         }
         if let Some(bps) = codec.pcm_bytes_per_sample() {
             let pcm_len = frame_count as usize * channels as usize * bps;
             if pcm_len != payload_len {
-                return Err(WireError::PayloadMismatch { len: payload_len, expected: pcm_len });
+                return Err(WireError::PayloadMismatch {
+                    len: payload_len,
+                    expected: pcm_len,
+                });
             }
         }
-        let header = FrameHeader { codec, channels, flags, session, sample_pos, frame_count };
+        let header = FrameHeader {
+            codec,
+            channels,
+            flags,
+            session,
+            sample_pos,
+            frame_count,
+        };
         Ok((header, &frame[HEADER_LEN..]))
     }
 }
@@ -240,7 +268,14 @@ pub fn encode_pcm_frame(
         return None;
     }
     let frame_count = (interleaved.len() / channels as usize) as u32;
-    let header = FrameHeader { codec, channels, flags, session, sample_pos, frame_count };
+    let header = FrameHeader {
+        codec,
+        channels,
+        flags,
+        session,
+        sample_pos,
+        frame_count,
+    };
     out.clear();
     out.resize(HEADER_LEN, 0);
     header.write(interleaved.len() * bps, out)?;
@@ -320,10 +355,20 @@ mod tests {
 
     #[test]
     fn pcm_f32_round_trip_is_bit_exact() {
-        let samples: Vec<f32> = (0..480 * 2).map(|i| ((i as f32) * 0.001).sin() * 0.9).collect();
+        let samples: Vec<f32> = (0..480 * 2)
+            .map(|i| ((i as f32) * 0.001).sin() * 0.9)
+            .collect();
         let mut buf = Vec::new();
-        encode_pcm_frame(Codec::PcmF32, 2, FLAG_DISCONTINUITY, 7, 96_000, &samples, &mut buf)
-            .expect("encode");
+        encode_pcm_frame(
+            Codec::PcmF32,
+            2,
+            FLAG_DISCONTINUITY,
+            7,
+            96_000,
+            &samples,
+            &mut buf,
+        )
+        .expect("encode");
         let (h, payload) = FrameHeader::parse(&buf).expect("parse");
         assert_eq!(
             h,
@@ -338,7 +383,10 @@ mod tests {
         );
         let mut out = vec![0.0; samples.len()];
         assert_eq!(decode_pcm_into(h.codec, payload, &mut out), samples.len());
-        assert!(out.iter().zip(&samples).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(out
+            .iter()
+            .zip(&samples)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
@@ -370,10 +418,27 @@ mod tests {
     #[test]
     fn golden_frames() {
         let mut buf = Vec::new();
-        encode_pcm_frame(Codec::PcmS16, 2, FLAG_DISCONTINUITY, 0x0102_0304, 48_000, &[0.5, -0.5], &mut buf)
-            .expect("encode");
+        encode_pcm_frame(
+            Codec::PcmS16,
+            2,
+            FLAG_DISCONTINUITY,
+            0x0102_0304,
+            48_000,
+            &[0.5, -0.5],
+            &mut buf,
+        )
+        .expect("encode");
         assert_eq!(buf, GOLDEN_S16);
-        encode_pcm_frame(Codec::PcmF32, 1, FLAG_END_OF_STREAM, 9, 1, &[1.0, -0.25], &mut buf).expect("encode");
+        encode_pcm_frame(
+            Codec::PcmF32,
+            1,
+            FLAG_END_OF_STREAM,
+            9,
+            1,
+            &[1.0, -0.25],
+            &mut buf,
+        )
+        .expect("encode");
         assert_eq!(buf, GOLDEN_F32);
         let header = FrameHeader {
             codec: Codec::Opus,
@@ -391,7 +456,8 @@ mod tests {
     }
 
     pub const GOLDEN_S16: &[u8] = &[
-        0x01, 0x01, 0x02, 0x01, 0x04, 0x03, 0x02, 0x01, // version, codec, channels, flags, session
+        0x01, 0x01, 0x02, 0x01, 0x04, 0x03, 0x02,
+        0x01, // version, codec, channels, flags, session
         0x80, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // sample_pos = 48000
         0x01, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, // frame_count = 1, payload_len = 4
         0x00, 0x40, 0x00, 0xc0, // 16384, -16384
@@ -412,34 +478,76 @@ mod tests {
     #[test]
     fn rejects_bad_frames_with_precise_errors() {
         let ok = GOLDEN_S16;
-        assert_eq!(FrameHeader::parse(&ok[..10]), Err(WireError::Truncated { len: 10, needed: HEADER_LEN }));
-        assert_eq!(FrameHeader::parse(&ok[..26]), Err(WireError::Truncated { len: 26, needed: 28 }));
+        assert_eq!(
+            FrameHeader::parse(&ok[..10]),
+            Err(WireError::Truncated {
+                len: 10,
+                needed: HEADER_LEN
+            })
+        );
+        assert_eq!(
+            FrameHeader::parse(&ok[..26]),
+            Err(WireError::Truncated {
+                len: 26,
+                needed: 28
+            })
+        );
         let mut long = ok.to_vec();
         long.push(0);
-        assert_eq!(FrameHeader::parse(&long), Err(WireError::TrailingBytes { len: 29, expected: 28 }));
+        assert_eq!(
+            FrameHeader::parse(&long),
+            Err(WireError::TrailingBytes {
+                len: 29,
+                expected: 28
+            })
+        );
         let mut f = ok.to_vec();
         f[0] = 2;
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::UnsupportedVersion { version: 2 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::UnsupportedVersion { version: 2 })
+        );
         let mut f = ok.to_vec();
         f[1] = 9;
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::UnknownCodec { value: 9 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::UnknownCodec { value: 9 })
+        );
         let mut f = ok.to_vec();
         f[2] = 0;
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::BadChannels { channels: 0 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::BadChannels { channels: 0 })
+        );
         let mut f = ok.to_vec();
         f[3] = 0x80;
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::ReservedFlags { flags: 0x80 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::ReservedFlags { flags: 0x80 })
+        );
         let mut f = ok.to_vec();
         f[16..20].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::BadFrameCount { frame_count: 0 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::BadFrameCount { frame_count: 0 })
+        );
         let mut f = ok.to_vec();
         f[16..20].copy_from_slice(&2u32.to_le_bytes());
-        assert_eq!(FrameHeader::parse(&f), Err(WireError::PayloadMismatch { len: 4, expected: 8 }));
+        assert_eq!(
+            FrameHeader::parse(&f),
+            Err(WireError::PayloadMismatch {
+                len: 4,
+                expected: 8
+            })
+        );
         let mut f = ok.to_vec();
         f[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(
             FrameHeader::parse(&f),
-            Err(WireError::TooLarge { len: u32::MAX as usize, max: MAX_PAYLOAD_LEN })
+            Err(WireError::TooLarge {
+                len: u32::MAX as usize,
+                max: MAX_PAYLOAD_LEN
+            })
         );
     }
 

@@ -1,0 +1,63 @@
+# The only entry points: setup, run, test, bench (README and CI call these targets).
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CHROMEDRIVER ?= /usr/bin/chromedriver
+LISTEN ?= 127.0.0.1:8080
+CARGO ?= cargo
+
+.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode clean
+
+## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
+setup:
+	@./scripts/setup.sh
+
+## media: synthesize the demo library into media/ (idempotent)
+media: setup
+	@./scripts/make-media.sh
+
+wasm: setup
+	wasm-pack build engine-wasm --target web --release --out-dir ../web/pkg --no-pack
+
+server: setup
+	$(CARGO) build --release -p relay-server --bins
+
+## build: the relay (release) and the wasm engine for the page
+build: server wasm
+
+## run: build and serve the demo on http://$(LISTEN)
+run: build media
+	@echo "Open http://$(LISTEN)/ and press Play."
+	./target/release/relay-server --listen $(LISTEN) --media media --web-dir web --worklet-dir worklet
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-native: setup media
+	$(CARGO) test --workspace
+
+test-wasm: setup
+	cd engine-wasm && wasm-pack test --headless --chrome
+
+# Real-time browser tests run alone: never beside a compile.
+test-e2e: build media
+	cd tests && node --test --test-concurrency=1 e2e/
+
+## test: every test (lint, native, wasm in headless Chromium, end to end)
+test: lint test-native test-wasm test-e2e
+
+## bench: performance figures as BENCH lines and target/bench/report.json
+bench: bench-decode bench-ttfa
+	@node tests/bench/report.mjs
+
+bench-decode: build media
+	@mkdir -p target/bench
+	$(CARGO) run --release -q -p relay-server --example decode_bench -- media | tee target/bench/decode.txt
+
+bench-ttfa: build media
+	@mkdir -p target/bench
+	cd tests && node bench/ttfa.mjs | tee ../target/bench/ttfa.txt
+
+clean:
+	$(CARGO) clean
+	rm -rf web/pkg media tests/node_modules

@@ -1,0 +1,81 @@
+//! `decode_bench MEDIA_DIR`: decode + resample-to-48 kHz throughput of the relay's pipeline as a
+//! multiple of real time, next to `ffmpeg -threads 1` doing the same work (decode, resample to
+//! 48 kHz with soxr, f32 out) on the same file in the same run. Prints BENCH lines.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use relay_server::decode::decode_all;
+
+const RUNS: usize = 3;
+/// The file is decoded this many times per run (ffmpeg: `-stream_loop`), so that ffmpeg's
+/// process start-up is a small part of what is timed.
+const LOOPS: usize = 10;
+
+fn best_of<F: FnMut()>(mut f: F) -> f64 {
+    (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn main() {
+    let media = std::env::args().nth(1).unwrap_or_else(|| "media".into());
+    let cases = [
+        ("aurora-44k.flac", "flac44"),
+        ("aurora-44k.mp3", "mp344"),
+        ("aurora-48k.ogg", "vorbis48"),
+    ];
+    let mut ratios = Vec::new();
+    for (file, tag) in cases {
+        let path = Path::new(&media).join(file);
+        let (samples, ch) = decode_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let audio_s = LOOPS as f64 * samples.len() as f64 / ch as f64 / 48_000.0;
+        let ours = best_of(|| {
+            for _ in 0..LOOPS {
+                let (s, _) = decode_all(&path).expect("decode");
+                std::hint::black_box(s);
+            }
+        });
+        let ffmpeg = best_of(|| {
+            let status = Command::new("ffmpeg")
+                .args([
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-threads",
+                    "1",
+                    "-stream_loop",
+                    &(LOOPS - 1).to_string(),
+                    "-i",
+                ])
+                .arg(&path)
+                .args([
+                    "-af",
+                    "aresample=48000:resampler=soxr",
+                    "-f",
+                    "f32le",
+                    "-y",
+                    "/dev/null",
+                ])
+                .stdout(Stdio::null())
+                .status()
+                .expect("ffmpeg");
+            assert!(status.success());
+        });
+        let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
+        println!(
+            "{file}: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x (best of {RUNS})"
+        );
+        println!("BENCH decode_x_realtime_{tag} {ours_x:.1} x");
+        println!("BENCH ffmpeg_x_realtime_{tag} {ff_x:.1} x");
+        println!("BENCH decode_vs_ffmpeg_{tag} {:.3} ratio", ours_x / ff_x);
+        ratios.push(ours_x / ff_x);
+    }
+    // The headline figure: the 44.1 kHz FLAC (decode + resample, the common library case).
+    println!("BENCH decode_vs_ffmpeg {:.3} ratio", ratios[0]);
+}
