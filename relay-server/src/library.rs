@@ -82,7 +82,14 @@ impl Library {
                 .unwrap_or_default();
             let id = track_id_for(&rel);
             let info = match SourceDecoder::open(&path) {
-                Ok(src) => {
+                Ok(mut src) => {
+                    if src.info.title.is_none() && src.info.artist.is_none() {
+                        // symphonia 0.6.1's WAV reader drops the LIST/INFO tags it reads.
+                        let (title, artist, album) = riff_info_tags(&path);
+                        src.info.title = title;
+                        src.info.artist = artist;
+                        src.info.album = album;
+                    }
                     let p = &src.info;
                     let total_samples = src.output_frames();
                     TrackInfo {
@@ -139,6 +146,58 @@ impl Library {
     pub fn get(&self, id: &str) -> Option<&TrackInfo> {
         self.by_id.get(id).map(|&i| &self.tracks[i])
     }
+}
+
+/// Title, artist and album from a RIFF/WAVE file's `LIST`/`INFO` chunk (`INAM`, `IART`,
+/// `IPRD`), reading at most the first 256 KiB. Anything malformed yields `None`s.
+fn riff_info_tags(path: &Path) -> (Option<String>, Option<String>, Option<String>) {
+    use std::io::Read;
+    const MAX_SCAN: u64 = 256 * 1024;
+    let mut buf = Vec::new();
+    let ok = std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SCAN).read_to_end(&mut buf))
+        .is_ok();
+    let (mut title, mut artist, mut album, mut other) = (None, None, None, None);
+    if !ok || buf.len() < 12 || &buf[0..4] != b"RIFF" || &buf[8..12] != b"WAVE" {
+        return (title, artist, album);
+    }
+    let le32 = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    };
+    let mut at = 12;
+    while let (Some(id), Some(len)) = (buf.get(at..at + 4), le32(&buf, at + 4)) {
+        let body = at + 8;
+        let end = body.saturating_add(len).min(buf.len());
+        if id == b"LIST" && buf.get(body..body + 4) == Some(b"INFO") {
+            let mut p = body + 4;
+            while let (Some(sid), Some(slen)) = (buf.get(p..p + 4), le32(&buf, p + 4)) {
+                let s_end = (p + 8).saturating_add(slen).min(end);
+                let text = String::from_utf8_lossy(&buf[p + 8..s_end])
+                    .trim_end_matches('\0')
+                    .trim()
+                    .to_owned();
+                let slot = match sid {
+                    b"INAM" => &mut title,
+                    b"IART" => &mut artist,
+                    b"IPRD" => &mut album,
+                    _ => &mut other,
+                };
+                if !text.is_empty() {
+                    *slot = Some(text);
+                }
+                p = s_end + (slen & 1);
+                if p + 8 > end {
+                    break;
+                }
+            }
+        }
+        if id == b"data" {
+            break;
+        }
+        at = body.saturating_add(len) + (len & 1);
+    }
+    (title, artist, album)
 }
 
 fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

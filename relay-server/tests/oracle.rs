@@ -80,6 +80,7 @@ fn every_library_file_matches_ffmpeg() {
         let id = t["id"].as_str().expect("id");
         let codec = t["codec"].as_str().expect("codec");
         let rate = t["sample_rate"].as_u64().expect("rate");
+        assert!(t["artist"].is_string() && t["album"] == "Demo Library", "{name}: tags are read: {t}");
         let out = tmp.path().join(format!("{name}.wav"));
         let status = Command::new(env!("CARGO_BIN_EXE_relay-client"))
             .args([
