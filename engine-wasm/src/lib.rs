@@ -61,18 +61,8 @@ pub struct WasmEngine {
 impl WasmEngine {
     /// Allocates everything the engine will ever use.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        sample_rate: u32,
-        capacity_ms: u32,
-        start_threshold_ms: u32,
-        fade_ms: f32,
-    ) -> WasmEngine {
-        let engine = Engine::new(EngineConfig {
-            sample_rate,
-            capacity_ms,
-            start_threshold_ms,
-            fade_ms,
-        });
+    pub fn new(sample_rate: u32, capacity_ms: u32, start_threshold_ms: u32, fade_ms: f32) -> WasmEngine {
+        let engine = Engine::new(EngineConfig { sample_rate, capacity_ms, start_threshold_ms, fade_ms });
         let mut e = WasmEngine {
             engine,
             input: vec![0; INPUT_CAPACITY_BYTES],
@@ -125,11 +115,7 @@ impl WasmEngine {
     /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
     pub fn render(&mut self, frames: usize, clock_frame: f64) {
         let n = frames.min(MAX_RENDER_FRAMES);
-        self.engine.render(
-            &mut self.left[..n],
-            &mut self.right[..n],
-            clock_frame.max(0.0) as u64,
-        );
+        self.engine.render(&mut self.left[..n], &mut self.right[..n], clock_frame.max(0.0) as u64);
     }
 
     pub fn left_ptr(&self) -> *const f32 {

@@ -10,14 +10,13 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// The same bytes as stream-core's golden f32 frame (docs/wire.md): mono, session 9, pos 1.
 const GOLDEN_F32: &[u8] = &[
-    0x01, 0x02, 0x01, 0x02, 0x09, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x02, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0xbe,
+    0x01, 0x02, 0x01, 0x02, 0x09, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+    0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0xbe,
 ];
 
 fn write_input(e: &WasmEngine, bytes: &[u8]) {
     // What the worklet does: copy into the Rust-owned input buffer through its pointer.
-    let dst =
-        unsafe { std::slice::from_raw_parts_mut(e.input_ptr() as *mut u8, e.input_capacity()) };
+    let dst = unsafe { std::slice::from_raw_parts_mut(e.input_ptr() as *mut u8, e.input_capacity()) };
     dst[..bytes.len()].copy_from_slice(bytes);
 }
 
@@ -56,13 +55,10 @@ fn counter_is_exact_and_memory_never_grows_while_rendering() {
     e.start(1, 0.0);
     let frames: Vec<Vec<u8>> = (0..50u64)
         .map(|k| {
-            let samples: Vec<f32> = (0..960u64)
-                .flat_map(|i| [(k * 960 + i) as f32, -((k * 960 + i) as f32)])
-                .collect();
+            let samples: Vec<f32> = (0..960u64).flat_map(|i| [(k * 960 + i) as f32, -((k * 960 + i) as f32)]).collect();
             let mut f = Vec::new();
             let flags = if k == 49 { FLAG_END_OF_STREAM } else { 0 };
-            encode_pcm_frame(Codec::PcmF32, 2, flags, 1, k * 960, &samples, &mut f)
-                .expect("encode");
+            encode_pcm_frame(Codec::PcmF32, 2, flags, 1, k * 960, &samples, &mut f).expect("encode");
             f
         })
         .collect();
@@ -86,23 +82,14 @@ fn counter_is_exact_and_memory_never_grows_while_rendering() {
     }
     let pages_after = core::arch::wasm32::memory_size(0);
     let start = stats(&mut e)[stat::START_CLOCK] as usize;
-    assert!(
-        rendered[..2 * start].iter().all(|&x| x == 0.0),
-        "silence before the start"
-    );
+    assert!(rendered[..2 * start].iter().all(|&x| x == 0.0), "silence before the start");
     let mut expected = 0u64;
     for pair in rendered[2 * start..2 * (start + 48_000)].chunks_exact(2) {
         assert_eq!(pair, [expected as f32, -(expected as f32)]);
         expected += 1;
     }
-    assert!(
-        rendered[2 * (start + 48_000)..].iter().all(|&x| x == 0.0),
-        "silence after the end"
-    );
-    assert_eq!(
-        pages_after, pages_before,
-        "wasm memory grew on the render path"
-    );
+    assert!(rendered[2 * (start + 48_000)..].iter().all(|&x| x == 0.0), "silence after the end");
+    assert_eq!(pages_after, pages_before, "wasm memory grew on the render path");
     assert_eq!(expected, 48_000);
     let s = stats(&mut e);
     assert_eq!(s[stat::UNDERRUNS], 0.0);

@@ -25,11 +25,7 @@ fn best_of<F: FnMut()>(mut f: F) -> f64 {
 
 fn main() {
     let media = std::env::args().nth(1).unwrap_or_else(|| "media".into());
-    let cases = [
-        ("aurora-44k.flac", "flac44"),
-        ("aurora-44k.mp3", "mp344"),
-        ("aurora-48k.ogg", "vorbis48"),
-    ];
+    let cases = [("aurora-44k.flac", "flac44"), ("aurora-44k.mp3", "mp344"), ("aurora-48k.ogg", "vorbis48")];
     let mut ratios = Vec::new();
     for (file, tag) in cases {
         let path = Path::new(&media).join(file);
@@ -43,34 +39,16 @@ fn main() {
         });
         let ffmpeg = best_of(|| {
             let status = Command::new("ffmpeg")
-                .args([
-                    "-nostdin",
-                    "-v",
-                    "error",
-                    "-threads",
-                    "1",
-                    "-stream_loop",
-                    &(LOOPS - 1).to_string(),
-                    "-i",
-                ])
+                .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
                 .arg(&path)
-                .args([
-                    "-af",
-                    "aresample=48000:resampler=soxr",
-                    "-f",
-                    "f32le",
-                    "-y",
-                    "/dev/null",
-                ])
+                .args(["-af", "aresample=48000:resampler=soxr", "-f", "f32le", "-y", "/dev/null"])
                 .stdout(Stdio::null())
                 .status()
                 .expect("ffmpeg");
             assert!(status.success());
         });
         let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
-        println!(
-            "{file}: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x (best of {RUNS})"
-        );
+        println!("{file}: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x (best of {RUNS})");
         println!("BENCH decode_x_realtime_{tag} {ours_x:.1} x");
         println!("BENCH ffmpeg_x_realtime_{tag} {ff_x:.1} x");
         println!("BENCH decode_vs_ffmpeg_{tag} {:.3} ratio", ours_x / ff_x);

@@ -31,10 +31,7 @@ pub struct MediaError {
 
 impl MediaError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        MediaError {
-            code,
-            message: message.into(),
-        }
+        MediaError { code, message: message.into() }
     }
 }
 
@@ -72,30 +69,16 @@ pub struct SourceDecoder {
 impl SourceDecoder {
     /// Opens and probes `path`.
     pub fn open(path: &Path) -> Result<Self, MediaError> {
-        let file = File::open(path).map_err(|e| {
-            MediaError::new(
-                ErrorCode::UnsupportedFormat,
-                format!("cannot open file: {e}"),
-            )
-        })?;
+        let file = File::open(path)
+            .map_err(|e| MediaError::new(ErrorCode::UnsupportedFormat, format!("cannot open file: {e}")))?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
         let mut format = symphonia::default::get_probe()
-            .probe(
-                &hint,
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
-            .map_err(|e| {
-                MediaError::new(
-                    ErrorCode::UnsupportedFormat,
-                    format!("unrecognised container: {e}"),
-                )
-            })?;
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(|e| MediaError::new(ErrorCode::UnsupportedFormat, format!("unrecognised container: {e}")))?;
         let track = format
             .default_track(TrackType::Audio)
             .ok_or_else(|| MediaError::new(ErrorCode::UnsupportedFormat, "no audio track"))?;
@@ -104,31 +87,16 @@ impl SourceDecoder {
             .codec_params
             .as_ref()
             .and_then(|p| p.audio())
-            .ok_or_else(|| {
-                MediaError::new(
-                    ErrorCode::UnsupportedFormat,
-                    "track has no audio parameters",
-                )
-            })?
+            .ok_or_else(|| MediaError::new(ErrorCode::UnsupportedFormat, "track has no audio parameters"))?
             .clone();
         let source_frames = track.num_frames;
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| {
-                MediaError::new(
-                    ErrorCode::UnsupportedFormat,
-                    format!("unsupported codec: {e}"),
-                )
-            })?;
+            .map_err(|e| MediaError::new(ErrorCode::UnsupportedFormat, format!("unsupported codec: {e}")))?;
         let sample_rate = params
             .sample_rate
             .filter(|r| (1000..=768_000).contains(r))
-            .ok_or_else(|| {
-                MediaError::new(
-                    ErrorCode::UnsupportedFormat,
-                    "missing or absurd sample rate",
-                )
-            })?;
+            .ok_or_else(|| MediaError::new(ErrorCode::UnsupportedFormat, "missing or absurd sample rate"))?;
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
         if channels == 0 || channels > MAX_SOURCE_CHANNELS {
             return Err(MediaError::new(
@@ -140,13 +108,7 @@ impl SourceDecoder {
             .get_audio_decoder(params.codec)
             .map(|d| d.codec.info.short_name.to_owned())
             .unwrap_or_else(|| "unknown".to_owned());
-        let mut info = Probed {
-            sample_rate,
-            channels,
-            codec,
-            source_frames,
-            ..Default::default()
-        };
+        let mut info = Probed { sample_rate, channels, codec, source_frames, ..Default::default() };
         if let Some(rev) = format.metadata().skip_to_latest() {
             for tag in &rev.media.tags {
                 match &tag.std {
@@ -157,22 +119,12 @@ impl SourceDecoder {
                 }
             }
         }
-        Ok(SourceDecoder {
-            format,
-            decoder,
-            track_id,
-            info,
-            skip_frames: 0,
-            decoded_frames: 0,
-            scratch: Vec::new(),
-        })
+        Ok(SourceDecoder { format, decoder, track_id, info, skip_frames: 0, decoded_frames: 0, scratch: Vec::new() })
     }
 
     /// Frames at 48 kHz the whole track decodes to, when known.
     pub fn output_frames(&self) -> Option<u64> {
-        self.info
-            .source_frames
-            .map(|n| output_frames_for(n, self.info.sample_rate))
+        self.info.source_frames.map(|n| output_frames_for(n, self.info.sample_rate))
     }
 
     /// Positions the decoder so the next frame it returns is source frame `frame`.
@@ -183,19 +135,8 @@ impl SourceDecoder {
         let ts = Timestamp::new(i64::try_from(frame).unwrap_or(i64::MAX));
         let seeked = self
             .format
-            .seek(
-                SeekMode::Accurate,
-                SeekTo::Timestamp {
-                    ts,
-                    track_id: self.track_id,
-                },
-            )
-            .map_err(|e| {
-                MediaError::new(
-                    ErrorCode::InvalidParameter,
-                    format!("cannot seek there: {e}"),
-                )
-            })?;
+            .seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id: self.track_id })
+            .map_err(|e| MediaError::new(ErrorCode::InvalidParameter, format!("cannot seek there: {e}")))?;
         self.decoder.reset();
         let required = seeked.required_ts.get().max(0) as u64;
         let actual = seeked.actual_ts.get().max(0) as u64;
@@ -212,15 +153,8 @@ impl SourceDecoder {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(false),
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(false)
-                }
-                Err(e) => {
-                    return Err(MediaError::new(
-                        ErrorCode::DecodeError,
-                        format!("demuxing failed: {e}"),
-                    ))
-                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+                Err(e) => return Err(MediaError::new(ErrorCode::DecodeError, format!("demuxing failed: {e}"))),
             };
             if packet.track_id != self.track_id {
                 continue;
@@ -229,10 +163,7 @@ impl SourceDecoder {
                 Ok(buf) => {
                     let ch = self.info.channels;
                     if buf.spec().channels().count() != ch {
-                        return Err(MediaError::new(
-                            ErrorCode::DecodeError,
-                            "channel count changed mid-stream",
-                        ));
+                        return Err(MediaError::new(ErrorCode::DecodeError, "channel count changed mid-stream"));
                     }
                     self.scratch.clear();
                     buf.copy_to_vec_interleaved(&mut self.scratch);
@@ -246,18 +177,10 @@ impl SourceDecoder {
                 Err(SymError::DecodeError(e)) => {
                     consecutive_errors += 1;
                     if consecutive_errors >= MAX_CONSECUTIVE_DECODE_ERRORS {
-                        return Err(MediaError::new(
-                            ErrorCode::DecodeError,
-                            format!("corrupt audio data: {e}"),
-                        ));
+                        return Err(MediaError::new(ErrorCode::DecodeError, format!("corrupt audio data: {e}")));
                     }
                 }
-                Err(e) => {
-                    return Err(MediaError::new(
-                        ErrorCode::DecodeError,
-                        format!("decoding failed: {e}"),
-                    ))
-                }
+                Err(e) => return Err(MediaError::new(ErrorCode::DecodeError, format!("decoding failed: {e}"))),
             }
         }
     }
@@ -315,10 +238,7 @@ pub fn start_decode(
         Some(To48k::new(rate, channels).map_err(|e| MediaError::new(ErrorCode::Internal, e))?)
     };
     let (tx, rx) = mpsc::channel(queue_packets.max(1));
-    let name = format!(
-        "decode-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
-    );
+    let name = format!("decode-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
@@ -374,12 +294,7 @@ pub fn start_decode(
             let _ = send(ev);
         })
         .map_err(|e| MediaError::new(ErrorCode::Internal, format!("cannot start decoder thread: {e}")))?;
-    Ok(DecodeJob {
-        rx,
-        channels,
-        start_sample,
-        total_samples,
-    })
+    Ok(DecodeJob { rx, channels, start_sample, total_samples })
 }
 
 /// Decodes a whole file to 48 kHz interleaved f32 on the calling thread (tools and benches).
@@ -397,12 +312,8 @@ pub fn decode_all(path: &Path) -> Result<(Vec<f32>, usize), MediaError> {
         decoded.clear();
         let more = src.next_into(&mut decoded)?;
         match resampler.as_mut() {
-            Some(r) if more => r
-                .push(&decoded, &mut out)
-                .map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
-            Some(r) => r
-                .finish(&mut out)
-                .map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
+            Some(r) if more => r.push(&decoded, &mut out).map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
+            Some(r) => r.finish(&mut out).map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
             None => out.extend_from_slice(&decoded),
         }
         if !more {

@@ -45,10 +45,7 @@ async fn tracks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.library.tracks())
 }
 
-async fn track(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn track(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let t = state.library.get(&id).ok_or_else(|| ApiError {
         status: StatusCode::NOT_FOUND,
         code: ErrorCode::UnknownTrack,
@@ -58,17 +55,12 @@ async fn track(
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(serde_json::json!({"status": "ok", "tracks": state.library.tracks().len()}))
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "tracks": state.library.tracks().len()}))
 }
 
 async fn not_found() -> HttpResponse {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: ErrorCode::InvalidParameter,
-        error: "no such route".into(),
-    }
-    .error_response()
+    ApiError { status: StatusCode::NOT_FOUND, code: ErrorCode::InvalidParameter, error: "no such route".into() }
+        .error_response()
 }
 
 /// Scans the library and binds the server to `listener`. Returns the server future.

@@ -13,9 +13,8 @@ use stream_core::control::ErrorCode;
 use crate::decode::SourceDecoder;
 
 /// File endings the library picks up.
-pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf", "mka", "webm",
-];
+pub const AUDIO_EXTENSIONS: &[&str] =
+    &["wav", "flac", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf", "mka", "webm"];
 
 /// One track as the API shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -72,14 +71,8 @@ impl Library {
         let mut lib = Library::default();
         for rel in files {
             let path = root.join(&rel);
-            let file_name = rel
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let stem = rel
-                .file_stem()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file_name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = rel.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let id = track_id_for(&rel);
             let info = match SourceDecoder::open(&path) {
                 Ok(mut src) => {
@@ -98,9 +91,7 @@ impl Library {
                         artist: p.artist.clone(),
                         album: p.album.clone(),
                         file_name,
-                        duration_s: p
-                            .source_frames
-                            .map_or(0.0, |n| n as f64 / p.sample_rate as f64),
+                        duration_s: p.source_frames.map_or(0.0, |n| n as f64 / p.sample_rate as f64),
                         total_samples,
                         sample_rate: p.sample_rate,
                         channels: p.channels,
@@ -154,17 +145,12 @@ fn riff_info_tags(path: &Path) -> (Option<String>, Option<String>, Option<String
     use std::io::Read;
     const MAX_SCAN: u64 = 256 * 1024;
     let mut buf = Vec::new();
-    let ok = std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SCAN).read_to_end(&mut buf))
-        .is_ok();
+    let ok = std::fs::File::open(path).and_then(|f| f.take(MAX_SCAN).read_to_end(&mut buf)).is_ok();
     let (mut title, mut artist, mut album, mut other) = (None, None, None, None);
     if !ok || buf.len() < 12 || &buf[0..4] != b"RIFF" || &buf[8..12] != b"WAVE" {
         return (title, artist, album);
     }
-    let le32 = |b: &[u8], at: usize| {
-        b.get(at..at + 4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
-    };
+    let le32 = |b: &[u8], at: usize| b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
     let mut at = 12;
     while let (Some(id), Some(len)) = (buf.get(at..at + 4), le32(&buf, at + 4)) {
         let body = at + 8;
@@ -173,10 +159,7 @@ fn riff_info_tags(path: &Path) -> (Option<String>, Option<String>, Option<String
             let mut p = body + 4;
             while let (Some(sid), Some(slen)) = (buf.get(p..p + 4), le32(&buf, p + 4)) {
                 let s_end = (p + 8).saturating_add(slen).min(end);
-                let text = String::from_utf8_lossy(&buf[p + 8..s_end])
-                    .trim_end_matches('\0')
-                    .trim()
-                    .to_owned();
+                let text = String::from_utf8_lossy(&buf[p + 8..s_end]).trim_end_matches('\0').trim().to_owned();
                 let slot = match sid {
                     b"INAM" => &mut title,
                     b"IART" => &mut artist,
@@ -217,10 +200,7 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std
         if real.is_dir() {
             collect(root, &path, depth + 1, out)?;
         } else if real.is_file() {
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase());
+            let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
             if ext.is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.as_str())) {
                 if let Ok(rel) = path.strip_prefix(root) {
                     out.push(rel.to_path_buf());

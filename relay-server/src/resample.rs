@@ -44,13 +44,8 @@ impl To48k {
         if (units * unit_in) % 2 == 1 {
             units += 1;
         }
-        let inner = FftFixedInOut::<f32>::new(
-            rate as usize,
-            STREAM_SAMPLE_RATE as usize,
-            units * unit_in,
-            channels,
-        )
-        .map_err(|e| format!("resampler for {rate} Hz: {e}"))?;
+        let inner = FftFixedInOut::<f32>::new(rate as usize, STREAM_SAMPLE_RATE as usize, units * unit_in, channels)
+            .map_err(|e| format!("resampler for {rate} Hz: {e}"))?;
         let delay_left = inner.output_delay();
         let out_max = inner.output_frames_max();
         Ok(To48k {
@@ -140,8 +135,7 @@ mod tests {
         let n = 44_100 + 123;
         let input: Vec<f32> = (0..n)
             .flat_map(|i| {
-                let s =
-                    (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5;
+                let s = (2.0 * std::f64::consts::PI * f * i as f64 / rate as f64).sin() as f32 * 0.5;
                 [s, -s]
             })
             .collect();

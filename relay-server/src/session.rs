@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use stream_core::control::{
-    parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart,
-};
+use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
 use stream_core::wire::{encode_pcm_frame, Codec, FLAG_DISCONTINUITY};
 use stream_core::STREAM_SAMPLE_RATE;
 
@@ -47,16 +45,14 @@ impl Playback {
         let Some(t0) = self.first_send else {
             return Duration::ZERO;
         };
-        let realtime = self.start_pos
-            + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64;
+        let realtime = self.start_pos + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64;
         let consumed = realtime.max(self.acked_pos);
         let in_flight = self.next_pos.saturating_sub(consumed);
         if in_flight < window_frames {
             Duration::ZERO
         } else {
             let over = in_flight - window_frames + 1;
-            Duration::from_secs_f64(over as f64 / STREAM_SAMPLE_RATE as f64)
-                .max(Duration::from_millis(2))
+            Duration::from_secs_f64(over as f64 / STREAM_SAMPLE_RATE as f64).max(Duration::from_millis(2))
         }
     }
 }
@@ -110,30 +106,21 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             Step::Incoming(None) => break,
             Step::Incoming(Some(Err(e))) => {
                 let (code, reason) = match e {
-                    ProtocolError::Overflow => (
-                        CloseCode::Size,
-                        format!("message exceeds {MAX_WS_MESSAGE_BYTES} bytes"),
-                    ),
+                    ProtocolError::Overflow => {
+                        (CloseCode::Size, format!("message exceeds {MAX_WS_MESSAGE_BYTES} bytes"))
+                    }
                     other => (CloseCode::Protocol, other.to_string()),
                 };
-                let err = if code == CloseCode::Size {
-                    ErrorCode::MessageTooLarge
-                } else {
-                    ErrorCode::MalformedMessage
-                };
+                let err =
+                    if code == CloseCode::Size { ErrorCode::MessageTooLarge } else { ErrorCode::MalformedMessage };
                 let _ = send_msg(&mut ws, &ServerMessage::error(0, err, reason.clone())).await;
-                close_reason = Some(CloseReason {
-                    code,
-                    description: Some(reason),
-                });
+                close_reason = Some(CloseReason { code, description: Some(reason) });
                 break;
             }
             Step::Incoming(Some(Ok(msg))) => match msg {
                 AggregatedMessage::Text(text) => match parse_client_message(&text) {
                     Ok(cmd) => {
-                        if !handle_command(&state, &mut ws, &mut playback, &mut next_session, cmd)
-                            .await
-                        {
+                        if !handle_command(&state, &mut ws, &mut playback, &mut next_session, cmd).await {
                             break;
                         }
                     }
@@ -168,11 +155,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                 let Some(p) = playback.as_mut() else { continue };
                 match ev {
                     Some(DecodeEvent::Audio(samples)) => {
-                        let flags = if p.next_pos == p.start_pos {
-                            FLAG_DISCONTINUITY
-                        } else {
-                            0
-                        };
+                        let flags = if p.next_pos == p.start_pos { FLAG_DISCONTINUITY } else { 0 };
                         if encode_pcm_frame(
                             p.codec,
                             p.channels,
@@ -214,11 +197,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                     }
                     None => {
                         // The decode thread died without a word: report it, keep the connection.
-                        let m = ServerMessage::error(
-                            p.session,
-                            ErrorCode::Internal,
-                            "decoder stopped unexpectedly",
-                        );
+                        let m = ServerMessage::error(p.session, ErrorCode::Internal, "decoder stopped unexpectedly");
                         playback = None;
                         if !send_msg(&mut ws, &m).await {
                             break;
@@ -241,11 +220,7 @@ async fn handle_command(
     cmd: ClientMessage,
 ) -> bool {
     match cmd {
-        ClientMessage::Play {
-            track_id,
-            position_s,
-            codec,
-        } => {
+        ClientMessage::Play { track_id, position_s, codec } => {
             *playback = None; // stops the previous decode thread
             let session = *next_session;
             *next_session = next_session.wrapping_add(1).max(1);
@@ -253,22 +228,15 @@ async fn handle_command(
                 let shown: String = track_id.chars().take(64).collect();
                 return send_msg(
                     ws,
-                    &ServerMessage::error(
-                        session,
-                        ErrorCode::UnknownTrack,
-                        format!("no track with id {shown:?}"),
-                    ),
+                    &ServerMessage::error(session, ErrorCode::UnknownTrack, format!("no track with id {shown:?}")),
                 )
                 .await;
             };
             if !track.playable {
                 let code = track.error_code.unwrap_or(ErrorCode::UnsupportedFormat);
                 let why = track.error.clone().unwrap_or_default();
-                return send_msg(
-                    ws,
-                    &ServerMessage::error(session, code, format!("track cannot be played: {why}")),
-                )
-                .await;
+                return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}")))
+                    .await;
             }
             if codec == Codec::Opus {
                 return send_msg(
@@ -283,25 +251,12 @@ async fn handle_command(
             }
             let start_sample = (position_s * STREAM_SAMPLE_RATE as f64).round() as u64;
             let path = track.path.clone();
-            let fpp = state
-                .config
-                .frames_per_packet
-                .clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
-            let job = match web::block(move || {
-                start_decode(path, start_sample, fpp, DECODE_QUEUE_PACKETS)
-            })
-            .await
-            {
+            let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
+            let job = match web::block(move || start_decode(path, start_sample, fpp, DECODE_QUEUE_PACKETS)).await {
                 Ok(Ok(job)) => job,
-                Ok(Err(e)) => {
-                    return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await
-                }
+                Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
                 Err(e) => {
-                    return send_msg(
-                        ws,
-                        &ServerMessage::error(session, ErrorCode::Internal, e.to_string()),
-                    )
-                    .await
+                    return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await
                 }
             };
             let start = StreamStart {
@@ -310,9 +265,7 @@ async fn handle_command(
                 codec: codec.name().to_owned(),
                 sample_rate: STREAM_SAMPLE_RATE,
                 channels: job.channels as u8,
-                total_duration: job
-                    .total_samples
-                    .map_or(track.duration_s, |n| n as f64 / STREAM_SAMPLE_RATE as f64),
+                total_duration: job.total_samples.map_or(track.duration_s, |n| n as f64 / STREAM_SAMPLE_RATE as f64),
                 total_samples: job.total_samples,
                 start_position_s: start_sample as f64 / STREAM_SAMPLE_RATE as f64,
                 start_sample,
@@ -336,22 +289,13 @@ async fn handle_command(
             *playback = None;
             true
         }
-        ClientMessage::Ack {
-            session,
-            sample_pos,
-        } => {
+        ClientMessage::Ack { session, sample_pos } => {
             if let Some(p) = playback.as_mut().filter(|p| p.session == session) {
                 p.acked_pos = p.acked_pos.max(sample_pos.min(p.next_pos));
             }
             true
         }
         ClientMessage::Ping { id } => send_msg(ws, &ServerMessage::Pong { id }).await,
-        _ => {
-            send_msg(
-                ws,
-                &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported"),
-            )
-            .await
-        }
+        _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported")).await,
     }
 }

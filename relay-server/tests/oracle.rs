@@ -30,23 +30,14 @@ const MIN_RESAMPLED_SDR_DB: f64 = 80.0;
 
 fn ffmpeg_decode_48k(path: &std::path::Path, resample: bool) -> (Vec<f32>, String) {
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "warning", "-i"])
-        .arg(path);
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "warning", "-i"]).arg(path);
     if resample {
         cmd.args(["-af", "aresample=48000:resampler=soxr:precision=28"]);
     }
     cmd.args(["-f", "f32le", "-acodec", "pcm_f32le", "-"]);
     let out = cmd.output().expect("run ffmpeg (make setup installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let samples = out
-        .stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    let samples = out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     (samples, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -83,16 +74,7 @@ fn every_library_file_matches_ffmpeg() {
         assert!(t["artist"].is_string() && t["album"] == "Demo Library", "{name}: tags are read: {t}");
         let out = tmp.path().join(format!("{name}.wav"));
         let status = Command::new(env!("CARGO_BIN_EXE_relay-client"))
-            .args([
-                "fetch",
-                "--server",
-                &server.url(),
-                "--track",
-                id,
-                "--codec",
-                "pcm_f32",
-                "--out",
-            ])
+            .args(["fetch", "--server", &server.url(), "--track", id, "--codec", "pcm_f32", "--out"])
             .arg(&out)
             .status()
             .expect("run relay-client");
@@ -102,45 +84,28 @@ fn every_library_file_matches_ffmpeg() {
         assert_eq!(ch as u64, t["channels"].as_u64().expect("channels"));
         let (reference, warnings) = ffmpeg_decode_48k(&media.join(name), rate != 48_000);
         // ffmpeg notes that a plain WAV has no channel mask; anything else is a real warning.
-        let warnings: Vec<&str> = warnings
-            .lines()
-            .filter(|l| !l.contains("Guessed Channel Layout"))
-            .collect();
+        let warnings: Vec<&str> = warnings.lines().filter(|l| !l.contains("Guessed Channel Layout")).collect();
         assert!(warnings.is_empty(), "ffmpeg warned on {name}: {warnings:?}");
-        assert_eq!(
-            ours.len(),
-            reference.len(),
-            "{name}: length differs from ffmpeg's (in samples)"
-        );
+        assert_eq!(ours.len(), reference.len(), "{name}: length differs from ffmpeg's (in samples)");
         assert_eq!(
             ours.len() as u64 / ch as u64,
             t["total_samples"].as_u64().expect("total"),
             "{name}: length differs from the announced total"
         );
         if rate == 48_000 {
-            let max_diff = ours
-                .iter()
-                .zip(&reference)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let max_diff = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
             let tol = tolerance(codec);
-            println!("ORACLE {name}: codec {codec}, 48 kHz, max |diff| {max_diff:.3e} (tolerance {tol:.3e}), SDR {:.1} dB", sdr_db(&reference, &ours, ch, 0));
-            assert!(
-                max_diff <= tol,
-                "{name}: max difference {max_diff} exceeds {tol}"
+            println!(
+                "ORACLE {name}: codec {codec}, 48 kHz, max |diff| {max_diff:.3e} (tolerance {tol:.3e}), SDR {:.1} dB",
+                sdr_db(&reference, &ours, ch, 0)
             );
+            assert!(max_diff <= tol, "{name}: max difference {max_diff} exceeds {tol}");
         } else {
             let at = |lag| sdr_db(&reference, &ours, ch, lag);
             let sdr = at(0);
-            let best_other = [-2isize, -1, 1, 2]
-                .into_iter()
-                .map(at)
-                .fold(f64::MIN, f64::max);
+            let best_other = [-2isize, -1, 1, 2].into_iter().map(at).fold(f64::MIN, f64::max);
             println!("ORACLE {name}: codec {codec}, {rate} Hz -> 48 kHz, SDR vs ffmpeg+soxr {sdr:.1} dB (best at another lag {best_other:.1} dB)");
-            assert!(
-                sdr >= MIN_RESAMPLED_SDR_DB,
-                "{name}: SDR {sdr:.1} dB < {MIN_RESAMPLED_SDR_DB} dB"
-            );
+            assert!(sdr >= MIN_RESAMPLED_SDR_DB, "{name}: SDR {sdr:.1} dB < {MIN_RESAMPLED_SDR_DB} dB");
             assert!(sdr > best_other + 10.0, "{name}: not aligned at lag 0");
         }
     }

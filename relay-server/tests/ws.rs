@@ -60,10 +60,7 @@ fn make_library(dir: &Path) -> Vec<i16> {
 }
 
 async fn connect(server: &Server) -> Ws {
-    tokio_tungstenite::connect_async(server.ws_url())
-        .await
-        .expect("connect")
-        .0
+    tokio_tungstenite::connect_async(server.ws_url()).await.expect("connect").0
 }
 
 async fn send(ws: &mut Ws, v: Value) {
@@ -88,10 +85,7 @@ async fn expect_error(ws: &mut Ws, code: &str) -> Value {
     let m = next_json(ws).await;
     assert_eq!(m["type"], "audio_stream_error", "{m}");
     assert_eq!(m["data"]["code"], code, "{m}");
-    assert!(
-        !m["data"]["error"].as_str().unwrap_or("").is_empty(),
-        "errors carry a sentence"
-    );
+    assert!(!m["data"]["error"].as_str().unwrap_or("").is_empty(), "errors carry a sentence");
     m
 }
 
@@ -105,61 +99,39 @@ struct Received {
 
 /// Plays `track` and collects the whole stream, acking each frame when `ack` is set.
 async fn play_all(ws: &mut Ws, track: &str, codec: &str, ack: bool) -> Received {
-    send(
-        ws,
-        json!({"type": "play", "data": {"track_id": track, "codec": codec}}),
-    )
-    .await;
+    send(ws, json!({"type": "play", "data": {"track_id": track, "codec": codec}})).await;
     let start = next_json(ws).await;
     assert_eq!(start["type"], "audio_stream_start", "{start}");
     let session = start["data"]["session"].as_u64().expect("session") as u32;
-    let mut pos = start["data"]["start_sample"]
-        .as_u64()
-        .expect("start_sample");
+    let mut pos = start["data"]["start_sample"].as_u64().expect("start_sample");
     let channels = start["data"]["channels"].as_u64().expect("channels") as u8;
     let mut samples = Vec::new();
     let mut scratch = vec![0f32; 48_000 * 8];
     let mut first: Option<Instant> = None;
     let mut max_lead_s: f64 = 0.0;
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("timely")
-            .expect("open")
-            .expect("ok");
+        let msg =
+            tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("timely").expect("open").expect("ok");
         match msg {
             Message::Binary(b) => {
                 let (h, payload) = FrameHeader::parse(&b).expect("valid frame");
                 assert_eq!(h.session, session);
                 assert_eq!(h.channels, channels);
                 assert_eq!(h.sample_pos, pos, "frames are contiguous");
-                assert_eq!(
-                    h.flags & FLAG_DISCONTINUITY != 0,
-                    samples.is_empty(),
-                    "first frame flags the start"
-                );
+                assert_eq!(h.flags & FLAG_DISCONTINUITY != 0, samples.is_empty(), "first frame flags the start");
                 let t0 = *first.get_or_insert_with(Instant::now);
                 pos += h.frame_count as u64;
                 max_lead_s = max_lead_s.max(pos as f64 / 48_000.0 - t0.elapsed().as_secs_f64());
                 let n = decode_pcm_into(h.codec, payload, &mut scratch);
                 samples.extend_from_slice(&scratch[..n]);
                 if ack {
-                    send(
-                        ws,
-                        json!({"type": "ack", "data": {"session": session, "sample_pos": pos}}),
-                    )
-                    .await;
+                    send(ws, json!({"type": "ack", "data": {"session": session, "sample_pos": pos}})).await;
                 }
             }
             Message::Text(t) => {
                 let end: Value = serde_json::from_str(&t).expect("json");
                 assert_eq!(end["data"]["session"], session);
-                return Received {
-                    start,
-                    samples,
-                    end,
-                    max_lead_s,
-                };
+                return Received { start, samples, end, max_lead_s };
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -186,17 +158,11 @@ async fn streams_exact_samples_in_both_pcm_codecs() {
         }
     }
     // Starting mid-track: positions count from the track start, audio starts exactly there.
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": id, "position_s": 2.5}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "position_s": 2.5}})).await;
     let start = next_json(&mut ws).await;
     assert_eq!(start["data"]["start_sample"], 120_000);
     let msg = ws.next().await.expect("frame").expect("ok");
-    let Message::Binary(b) = msg else {
-        panic!("expected audio")
-    };
+    let Message::Binary(b) = msg else { panic!("expected audio") };
     let (h, payload) = FrameHeader::parse(&b).expect("frame");
     assert_eq!(h.sample_pos, 120_000);
     let mut first = [0f32; 4];
@@ -227,85 +193,40 @@ async fn bad_input_gets_stable_codes_while_another_client_plays_on() {
     };
 
     let mut ws = connect(&server).await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": "t0000000000000000"}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": "t0000000000000000"}})).await;
     expect_error(&mut ws, "unknown_track").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": "../../etc/passwd"}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": "../../etc/passwd"}})).await;
     expect_error(&mut ws, "unknown_track").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": server.track_id("garbage.mp3")}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("garbage.mp3")}})).await;
     expect_error(&mut ws, "unsupported_format").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": server.track_id("garbage.flac")}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("garbage.flac")}})).await;
     expect_error(&mut ws, "unsupported_format").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": server.track_id("empty.ogg")}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("empty.ogg")}})).await;
     expect_error(&mut ws, "unsupported_format").await;
     // The truncated file streams what it has, then says it is truncated.
     let r = play_all(&mut ws, &server.track_id("truncated.wav"), "pcm_f32", true).await;
     assert_eq!(r.end["type"], "audio_stream_error", "{}", r.end);
     assert_eq!(r.end["data"]["code"], "media_truncated");
-    assert!(
-        r.samples.len() > 48_000 * 2 * 3,
-        "the readable part was streamed"
-    );
-    ws.send(Message::text("{\"type\": \"play\", "))
-        .await
-        .expect("send");
+    assert!(r.samples.len() > 48_000 * 2 * 3, "the readable part was streamed");
+    ws.send(Message::text("{\"type\": \"play\", ")).await.expect("send");
     expect_error(&mut ws, "malformed_message").await;
     send(&mut ws, json!({"type": "teleport", "data": {}})).await;
     expect_error(&mut ws, "unknown_message").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": tone_id, "position_s": "soon"}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": tone_id, "position_s": "soon"}})).await;
     expect_error(&mut ws, "invalid_parameter").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": tone_id, "position_s": 3600}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": tone_id, "position_s": 3600}})).await;
     expect_error(&mut ws, "invalid_parameter").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": tone_id, "codec": "flac"}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": tone_id, "codec": "flac"}})).await;
     expect_error(&mut ws, "unsupported_codec").await;
-    ws.send(Message::binary(vec![1u8, 2, 3]))
-        .await
-        .expect("send");
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.expect("send");
     expect_error(&mut ws, "binary_not_expected").await;
-    send(
-        &mut ws,
-        json!({"type": "play", "data": {"track_id": "x".repeat(10_000)}}),
-    )
-    .await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": "x".repeat(10_000)}})).await;
     expect_error(&mut ws, "message_too_large").await;
     // After all that the connection still works.
     send(&mut ws, json!({"type": "ping", "data": {"id": 7}})).await;
     assert_eq!(next_json(&mut ws).await["type"], "pong");
     // A message over the 64 KiB frame limit closes this connection with 1009 (RFC 6455).
-    ws.send(Message::text("y".repeat(100_000)))
-        .await
-        .expect("send");
+    ws.send(Message::text("y".repeat(100_000))).await.expect("send");
     let mut closed_with = None;
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
         match msg {
@@ -323,20 +244,9 @@ async fn bad_input_gets_stable_codes_while_another_client_plays_on() {
     let (r, elapsed) = listener.await.expect("listener task");
     assert_eq!(r.end["type"], "audio_stream_end", "{}", r.end);
     assert_eq!(r.samples.len(), tone.len());
-    assert!(r
-        .samples
-        .iter()
-        .zip(&tone)
-        .all(|(&a, &b)| a == b as f32 / 32768.0));
-    assert!(
-        r.max_lead_s <= 1.0 + 0.25,
-        "sent {:.2} s ahead of real time, window is 1 s",
-        r.max_lead_s
-    );
-    assert!(
-        elapsed >= Duration::from_secs_f64(8.0 - 1.0 - 0.25),
-        "8 s track with a 1 s window took only {elapsed:?}"
-    );
+    assert!(r.samples.iter().zip(&tone).all(|(&a, &b)| a == b as f32 / 32768.0));
+    assert!(r.max_lead_s <= 1.0 + 0.25, "sent {:.2} s ahead of real time, window is 1 s", r.max_lead_s);
+    assert!(elapsed >= Duration::from_secs_f64(8.0 - 1.0 - 0.25), "8 s track with a 1 s window took only {elapsed:?}");
 
     // The server still serves everyone.
     let (status, body) = server.get("/healthz");
@@ -352,41 +262,23 @@ fn http_routes_answer_with_json_and_stable_codes() {
     assert_eq!(tracks.len(), 5);
     for t in &tracks {
         let id = t["id"].as_str().expect("id");
-        assert!(
-            id.starts_with('t') && id.len() == 17 && !id.contains('/'),
-            "opaque id {id}"
-        );
+        assert!(id.starts_with('t') && id.len() == 17 && !id.contains('/'), "opaque id {id}");
         assert!(t.get("path").is_none(), "no paths leak");
     }
-    let tone = tracks
-        .iter()
-        .find(|t| t["file_name"] == "tone.wav")
-        .expect("tone");
+    let tone = tracks.iter().find(|t| t["file_name"] == "tone.wav").expect("tone");
     assert_eq!(tone["playable"], true);
     assert_eq!(tone["duration_s"], 8.0);
     assert_eq!(tone["channels"], 2);
-    let garbage = tracks
-        .iter()
-        .find(|t| t["file_name"] == "garbage.mp3")
-        .expect("garbage");
+    let garbage = tracks.iter().find(|t| t["file_name"] == "garbage.mp3").expect("garbage");
     assert_eq!(garbage["playable"], false);
     assert_eq!(garbage["error_code"], "unsupported_format");
     let (status, body) = server.get(&format!("/api/tracks/{}", tone["id"].as_str().expect("id")));
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).expect("json")["file_name"],
-        "tone.wav"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["file_name"], "tone.wav");
     let (status, body) = server.get("/api/tracks/nope");
     assert_eq!(status, 404);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).expect("json")["code"],
-        "unknown_track"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["code"], "unknown_track");
     let (status, body) = server.get("/healthz");
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).expect("json")["status"],
-        "ok"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["status"], "ok");
 }

@@ -68,12 +68,10 @@ impl ErrorCode {
 #[non_exhaustive]
 pub enum ClientMessage {
     /// Start playing a library track from `position_s` (default 0) with `codec`
-    /// (default `pcm_f32`).
-    Play {
-        track_id: String,
-        position_s: f64,
-        codec: Codec,
-    },
+    /// (default `pcm_f32`) and, for Opus, an encoding profile.
+    Play { track_id: String, position_s: f64, codec: Codec, opus: OpusParams },
+    /// Restart the current track at `position_s` (a new session, same codec and profile).
+    Seek { position_s: f64 },
     /// Stop the current stream.
     Stop,
     /// Flow control: the client has consumed (played, or for a file writer, stored) every frame
@@ -84,6 +82,21 @@ pub enum ClientMessage {
     Ping { id: u64 },
 }
 
+/// Opus encoding profile of a stream. `None` fields take the profile's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpusParams {
+    /// `voice`: mono, 32 kbit/s; otherwise music: source channels (at most 2), 128 kbit/s.
+    pub voice: bool,
+    /// Bits per second, [`MIN_OPUS_BITRATE`]..=[`MAX_OPUS_BITRATE`].
+    pub bitrate: Option<u32>,
+    /// libopus complexity 0..=10.
+    pub complexity: Option<u8>,
+}
+
+/// Lowest and highest Opus bitrates accepted (libopus's own limits).
+pub const MIN_OPUS_BITRATE: u32 = 6_000;
+pub const MAX_OPUS_BITRATE: u32 = 510_000;
+
 /// A control message from the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -92,17 +105,9 @@ pub enum ServerMessage {
     /// A stream starts; binary frames of `session` follow.
     AudioStreamStart(StreamStart),
     /// The stream ended normally after `total_samples` frames (from the track start).
-    AudioStreamEnd {
-        session: u32,
-        total_samples: u64,
-        duration: f64,
-    },
+    AudioStreamEnd { session: u32, total_samples: u64, duration: f64 },
     /// Something went wrong; `session` is 0 when the error is not about a stream.
-    AudioStreamError {
-        session: u32,
-        code: ErrorCode,
-        error: String,
-    },
+    AudioStreamError { session: u32, code: ErrorCode, error: String },
     /// Answer to `ping`.
     Pong { id: u64 },
 }
@@ -126,6 +131,12 @@ pub struct StreamStart {
     pub start_sample: u64,
     /// Frames per binary frame (the last one may be shorter).
     pub frames_per_packet: u32,
+    /// Opus only: encoder delay in frames (RFC 7845 pre-skip). The decoded output of an Opus
+    /// frame at `sample_pos` X starts at track position X - pre_skip. 0 for PCM.
+    pub pre_skip: u32,
+    /// Opus only: bits per second and complexity of the encoding.
+    pub bitrate: Option<u32>,
+    pub complexity: Option<u8>,
     /// The most audio the server sends ahead of the acknowledged or real-time position.
     pub send_ahead_ms: u32,
 }
@@ -139,10 +150,7 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ProtocolError {
-            code,
-            message: message.into(),
-        }
+        ProtocolError { code, message: message.into() }
     }
 }
 
@@ -158,49 +166,48 @@ impl ServerMessage {
 
     /// Builds an `audio_stream_error`.
     pub fn error(session: u32, code: ErrorCode, error: impl Into<String>) -> Self {
-        ServerMessage::AudioStreamError {
-            session,
-            code,
-            error: error.into(),
-        }
+        ServerMessage::AudioStreamError { session, code, error: error.into() }
     }
 }
 
 /// The message types clients may send.
-pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "stop", "ack", "ping"];
+pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "seek", "stop", "ack", "ping"];
+
+fn position(data: &serde_json::Map<String, Value>, required: bool) -> Result<f64, ProtocolError> {
+    let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
+    let position_s = match data.get("position_s") {
+        None | Some(Value::Null) if !required => 0.0,
+        None | Some(Value::Null) => return Err(invalid("position_s is required".into())),
+        Some(v) => v.as_f64().ok_or_else(|| invalid("position_s must be a number".into()))?,
+    };
+    if !position_s.is_finite() || position_s < 0.0 {
+        return Err(invalid(format!("position_s must be a finite number >= 0, got {position_s}")));
+    }
+    Ok(position_s)
+}
 
 /// Parses one client text frame.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
     if text.len() > MAX_CONTROL_MESSAGE_BYTES {
         return Err(ProtocolError::new(
             ErrorCode::MessageTooLarge,
-            format!(
-                "control message of {} bytes exceeds {MAX_CONTROL_MESSAGE_BYTES}",
-                text.len()
-            ),
+            format!("control message of {} bytes exceeds {MAX_CONTROL_MESSAGE_BYTES}", text.len()),
         ));
     }
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ProtocolError::new(ErrorCode::MalformedMessage, format!("not JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| {
-        ProtocolError::new(ErrorCode::MalformedMessage, "message is not a JSON object")
-    })?;
-    let kind = obj.get("type").and_then(Value::as_str).ok_or_else(|| {
-        ProtocolError::new(
-            ErrorCode::MalformedMessage,
-            "message has no string \"type\"",
-        )
-    })?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ProtocolError::new(ErrorCode::MalformedMessage, "message is not a JSON object"))?;
+    let kind = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProtocolError::new(ErrorCode::MalformedMessage, "message has no string \"type\""))?;
     let empty = serde_json::Map::new();
     let data = match obj.get("data") {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(ProtocolError::new(
-                ErrorCode::MalformedMessage,
-                "\"data\" must be an object",
-            ))
-        }
+        Some(_) => return Err(ProtocolError::new(ErrorCode::MalformedMessage, "\"data\" must be an object")),
     };
     let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
     match kind {
@@ -212,17 +219,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             if track_id.is_empty() || track_id.len() > 256 {
                 return Err(invalid("track_id must be 1..=256 bytes".into()));
             }
-            let position_s = match data.get("position_s") {
-                None | Some(Value::Null) => 0.0,
-                Some(v) => v
-                    .as_f64()
-                    .ok_or_else(|| invalid("position_s must be a number".into()))?,
-            };
-            if !position_s.is_finite() || position_s < 0.0 {
-                return Err(invalid(format!(
-                    "position_s must be a finite number >= 0, got {position_s}"
-                )));
-            }
+            let position_s = position(data, false)?;
             let codec = match data.get("codec") {
                 None | Some(Value::Null) => Codec::PcmF32,
                 Some(Value::String(s)) => Codec::from_name(s).ok_or_else(|| {
@@ -233,12 +230,36 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 })?,
                 Some(_) => return Err(invalid("codec must be a string".into())),
             };
-            Ok(ClientMessage::Play {
-                track_id: track_id.to_owned(),
-                position_s,
-                codec,
-            })
+            let mut opus = OpusParams::default();
+            match data.get("profile") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(p)) if p == "music" => {}
+                Some(Value::String(p)) if p == "voice" => opus.voice = true,
+                Some(_) => return Err(invalid("profile must be \"music\" or \"voice\"".into())),
+            }
+            match data.get("bitrate") {
+                None | Some(Value::Null) => {}
+                Some(v) => match v.as_u64() {
+                    Some(b) if (MIN_OPUS_BITRATE as u64..=MAX_OPUS_BITRATE as u64).contains(&b) => {
+                        opus.bitrate = Some(b as u32)
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "bitrate must be an integer from {MIN_OPUS_BITRATE} to {MAX_OPUS_BITRATE}, got {v}"
+                        )))
+                    }
+                },
+            }
+            match data.get("complexity") {
+                None | Some(Value::Null) => {}
+                Some(v) => match v.as_u64() {
+                    Some(c) if c <= 10 => opus.complexity = Some(c as u8),
+                    _ => return Err(invalid(format!("complexity must be an integer from 0 to 10, got {v}"))),
+                },
+            }
+            Ok(ClientMessage::Play { track_id: track_id.to_owned(), position_s, codec, opus })
         }
+        "seek" => Ok(ClientMessage::Seek { position_s: position(data, true)? }),
         "stop" => Ok(ClientMessage::Stop),
         "ack" => {
             let session = data
@@ -250,17 +271,12 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 .get("sample_pos")
                 .and_then(Value::as_u64)
                 .ok_or_else(|| invalid("ack needs an integer sample_pos >= 0".into()))?;
-            Ok(ClientMessage::Ack {
-                session,
-                sample_pos,
-            })
+            Ok(ClientMessage::Ack { session, sample_pos })
         }
         "ping" => {
             let id = match data.get("id") {
                 None | Some(Value::Null) => 0,
-                Some(v) => v
-                    .as_u64()
-                    .ok_or_else(|| invalid("ping id must be an integer >= 0".into()))?,
+                Some(v) => v.as_u64().ok_or_else(|| invalid("ping id must be an integer >= 0".into()))?,
             };
             Ok(ClientMessage::Ping { id })
         }
@@ -268,10 +284,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             let shown: String = other.chars().take(64).collect();
             Err(ProtocolError::new(
                 ErrorCode::UnknownMessage,
-                format!(
-                    "unknown message type {shown:?}; known: {}",
-                    CLIENT_MESSAGE_TYPES.join(", ")
-                ),
+                format!("unknown message type {shown:?}; known: {}", CLIENT_MESSAGE_TYPES.join(", ")),
             ))
         }
     }
@@ -288,34 +301,25 @@ mod tests {
             Ok(ClientMessage::Play {
                 track_id: "abc".into(),
                 position_s: 0.0,
-                codec: Codec::PcmF32
+                codec: Codec::PcmF32,
+                opus: OpusParams::default()
             })
         );
         assert_eq!(
-            parse_client_message(
-                r#"{"type":"play","data":{"track_id":"abc","position_s":1.5,"codec":"pcm_s16"}}"#
-            ),
+            parse_client_message(r#"{"type":"play","data":{"track_id":"abc","position_s":1.5,"codec":"pcm_s16"}}"#),
             Ok(ClientMessage::Play {
                 track_id: "abc".into(),
                 position_s: 1.5,
-                codec: Codec::PcmS16
+                codec: Codec::PcmS16,
+                opus: OpusParams::default()
             })
         );
-        assert_eq!(
-            parse_client_message(r#"{"type":"stop"}"#),
-            Ok(ClientMessage::Stop)
-        );
+        assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
         assert_eq!(
             parse_client_message(r#"{"type":"ack","data":{"session":3,"sample_pos":480}}"#),
-            Ok(ClientMessage::Ack {
-                session: 3,
-                sample_pos: 480
-            })
+            Ok(ClientMessage::Ack { session: 3, sample_pos: 480 })
         );
-        assert_eq!(
-            parse_client_message(r#"{"type":"ping","data":{"id":5}}"#),
-            Ok(ClientMessage::Ping { id: 5 })
-        );
+        assert_eq!(parse_client_message(r#"{"type":"ping","data":{"id":5}}"#), Ok(ClientMessage::Ping { id: 5 }));
     }
 
     #[test]
@@ -324,15 +328,9 @@ mod tests {
         assert_eq!(code("{not json"), Some(ErrorCode::MalformedMessage));
         assert_eq!(code("[1,2]"), Some(ErrorCode::MalformedMessage));
         assert_eq!(code(r#"{"data":{}}"#), Some(ErrorCode::MalformedMessage));
-        assert_eq!(
-            code(r#"{"type":"play","data":5}"#),
-            Some(ErrorCode::MalformedMessage)
-        );
+        assert_eq!(code(r#"{"type":"play","data":5}"#), Some(ErrorCode::MalformedMessage));
         assert_eq!(code(r#"{"type":"dance"}"#), Some(ErrorCode::UnknownMessage));
-        assert_eq!(
-            code(r#"{"type":"play","data":{}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
+        assert_eq!(code(r#"{"type":"play","data":{}}"#), Some(ErrorCode::InvalidParameter));
         assert_eq!(
             code(r#"{"type":"play","data":{"track_id":"a","position_s":-1}}"#),
             Some(ErrorCode::InvalidParameter)
@@ -341,18 +339,42 @@ mod tests {
             code(r#"{"type":"play","data":{"track_id":"a","position_s":"x"}}"#),
             Some(ErrorCode::InvalidParameter)
         );
+        assert_eq!(code(r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#), Some(ErrorCode::UnsupportedCodec));
+        assert_eq!(code(r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#), Some(ErrorCode::InvalidParameter));
         assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#),
-            Some(ErrorCode::UnsupportedCodec)
-        );
-        assert_eq!(
-            code(r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#),
+            code(r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":1000}}"#),
             Some(ErrorCode::InvalidParameter)
         );
-        let big = format!(
-            r#"{{"type":"play","data":{{"track_id":"{}"}}}}"#,
-            "x".repeat(5000)
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":600000}}"#),
+            Some(ErrorCode::InvalidParameter)
         );
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","complexity":11}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        assert_eq!(
+            code(r#"{"type":"play","data":{"track_id":"a","profile":"loud"}}"#),
+            Some(ErrorCode::InvalidParameter)
+        );
+        assert_eq!(code(r#"{"type":"seek","data":{}}"#), Some(ErrorCode::InvalidParameter));
+        assert_eq!(code(r#"{"type":"seek","data":{"position_s":-2}}"#), Some(ErrorCode::InvalidParameter));
+        assert_eq!(
+            parse_client_message(
+                r#"{"type":"play","data":{"track_id":"a","codec":"opus","profile":"voice","bitrate":24000,"complexity":5}}"#
+            ),
+            Ok(ClientMessage::Play {
+                track_id: "a".into(),
+                position_s: 0.0,
+                codec: Codec::Opus,
+                opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) }
+            })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"seek","data":{"position_s":3.5}}"#),
+            Ok(ClientMessage::Seek { position_s: 3.5 })
+        );
+        let big = format!(r#"{{"type":"play","data":{{"track_id":"{}"}}}}"#, "x".repeat(5000));
         assert_eq!(code(&big), Some(ErrorCode::MessageTooLarge));
     }
 
@@ -363,23 +385,12 @@ mod tests {
         assert_eq!(v["type"], "audio_stream_error");
         assert_eq!(v["data"]["code"], "unknown_track");
         assert_eq!(v["data"]["session"], 4);
-        let end = ServerMessage::AudioStreamEnd {
-            session: 1,
-            total_samples: 48_000,
-            duration: 1.0,
-        };
+        let end = ServerMessage::AudioStreamEnd { session: 1, total_samples: 48_000, duration: 1.0 };
         let v: Value = serde_json::from_str(&end.to_json()).expect("json");
         assert_eq!(v["type"], "audio_stream_end");
         assert_eq!(v["data"]["total_samples"], 48_000);
-        for code in [
-            ErrorCode::MalformedMessage,
-            ErrorCode::MediaTruncated,
-            ErrorCode::Internal,
-        ] {
-            assert_eq!(
-                serde_json::to_value(code).expect("json"),
-                Value::String(code.as_str().into())
-            );
+        for code in [ErrorCode::MalformedMessage, ErrorCode::MediaTruncated, ErrorCode::Internal] {
+            assert_eq!(serde_json::to_value(code).expect("json"), Value::String(code.as_str().into()));
         }
     }
 }

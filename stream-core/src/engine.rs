@@ -29,12 +29,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig {
-            sample_rate: 48_000,
-            capacity_ms: 6_000,
-            start_threshold_ms: 100,
-            fade_ms: 10.0,
-        }
+        EngineConfig { sample_rate: 48_000, capacity_ms: 6_000, start_threshold_ms: 100, fade_ms: 10.0 }
     }
 }
 
@@ -76,6 +71,8 @@ pub struct EngineStats {
     pub dropped_frames: u64,
     /// Frames that arrived behind the write position (duplicates) and were skipped.
     pub late_frames: u64,
+    /// Frames before the start position (a decoder's pre-roll), skipped.
+    pub preroll_frames: u64,
     /// Frames of silence inserted for positions that never arrived.
     pub gap_frames: u64,
     /// Wire frames refused as malformed.
@@ -110,6 +107,8 @@ pub struct Engine {
     start_threshold_frames: usize,
     /// Position of the last frame of the stream + 1, once known.
     end_pos: Option<u64>,
+    /// Position of the session's first frame.
+    start_pos: u64,
     stats: EngineStats,
 }
 
@@ -123,10 +122,10 @@ impl Engine {
             scratch: vec![0.0; DECODE_CHUNK_FRAMES * MAX_CHANNELS as usize],
             state: PlayState::Idle,
             fade: None,
-            fade_len: ((config.fade_ms.max(0.0) * config.sample_rate as f32 / 1000.0) as u32)
-                .max(1),
+            fade_len: ((config.fade_ms.max(0.0) * config.sample_rate as f32 / 1000.0) as u32).max(1),
             start_threshold_frames: frames(config.start_threshold_ms),
             end_pos: None,
+            start_pos: 0,
             stats: EngineStats::default(),
         }
     }
@@ -160,11 +159,8 @@ impl Engine {
         self.ring.clear();
         self.state = PlayState::Buffering;
         self.end_pos = None;
-        self.fade = if start_pos > 0 {
-            Some(Fade::new(FadeDir::In, self.fade_len))
-        } else {
-            None
-        };
+        self.start_pos = start_pos;
+        self.fade = if start_pos > 0 { Some(Fade::new(FadeDir::In, self.fade_len)) } else { None };
         let s = &mut self.stats;
         s.session = session;
         s.play_pos = start_pos;
@@ -197,7 +193,7 @@ impl Engine {
         }
     }
 
-    /// Takes one wire frame. Frames of another session are ignored; a frame behind the write
+    /// Takes one PCM wire frame. Frames of another session are ignored; a frame behind the write
     /// position has its overlap skipped; a frame ahead of it is preceded by silence for the
     /// gap. Never allocates.
     pub fn push_frame(&mut self, bytes: &[u8]) -> Result<(), PushError> {
@@ -208,52 +204,74 @@ impl Engine {
                 return Err(PushError::Wire(e));
             }
         };
-        let bps = match h.codec.pcm_bytes_per_sample() {
-            Some(b) => b,
-            None => {
-                self.stats.bad_frames += 1;
-                return Err(PushError::NotPcm);
-            }
+        let Some(bps) = h.codec.pcm_bytes_per_sample() else {
+            self.stats.bad_frames += 1;
+            return Err(PushError::NotPcm);
         };
-        if h.session != self.stats.session
-            || matches!(self.state, PlayState::Idle | PlayState::Stopping)
-        {
-            self.stats.stale_frames += 1;
-            return Ok(());
-        }
         let channels = h.channels as usize;
-        let mut skip_frames = 0usize;
-        let write_pos = self.stats.write_pos;
-        if h.sample_pos < write_pos {
-            skip_frames = ((write_pos - h.sample_pos) as usize).min(h.frame_count as usize);
-            self.stats.late_frames += skip_frames as u64;
-        } else if h.sample_pos > write_pos {
-            let gap = (h.sample_pos - write_pos) as usize;
-            let written = self.ring.write_silence(gap);
-            self.stats.gap_frames += gap as u64;
-            self.stats.dropped_frames += (gap - written) as u64;
-            self.stats.write_pos = h.sample_pos;
-        }
+        let Some(skip) = self.admit(h.session, h.sample_pos, h.frame_count as usize) else { return Ok(()) };
         let frame_bytes = channels * bps;
-        let mut offset = skip_frames * frame_bytes;
-        let mut remaining = h.frame_count as usize - skip_frames;
+        let mut offset = skip * frame_bytes;
+        let mut remaining = h.frame_count as usize - skip;
         while remaining > 0 {
             let n = remaining.min(DECODE_CHUNK_FRAMES);
             let bytes = &payload[offset..offset + n * frame_bytes];
             let samples = decode_pcm_into(h.codec, bytes, &mut self.scratch[..n * channels]);
-            let written = self
-                .ring
-                .write_interleaved(&self.scratch[..samples], channels);
+            let written = self.ring.write_interleaved(&self.scratch[..samples], channels);
             self.stats.dropped_frames += (n - written) as u64;
             offset += n * frame_bytes;
             remaining -= n;
         }
-        self.stats.write_pos =
-            h.sample_pos.max(write_pos) + (h.frame_count as usize - skip_frames) as u64;
+        self.stats.write_pos = h.sample_pos.max(self.stats.write_pos) + (h.frame_count as usize - skip) as u64;
         if h.flags & FLAG_END_OF_STREAM != 0 {
             self.end_pos = Some(self.stats.write_pos);
         }
         Ok(())
+    }
+
+    /// Takes decoded PCM (interleaved f32, `channels` channels) whose first frame is at
+    /// `sample_pos` of `session`: what the Worker posts after decoding Opus. Same rules as
+    /// [`Engine::push_frame`]; never allocates.
+    pub fn push_pcm(&mut self, session: u32, sample_pos: u64, channels: usize, interleaved: &[f32]) {
+        if channels == 0 || channels > MAX_CHANNELS as usize {
+            self.stats.bad_frames += 1;
+            return;
+        }
+        let frames = interleaved.len() / channels;
+        let Some(skip) = self.admit(session, sample_pos, frames) else { return };
+        let written = self.ring.write_interleaved(&interleaved[skip * channels..frames * channels], channels);
+        self.stats.dropped_frames += (frames - skip - written) as u64;
+        self.stats.write_pos = sample_pos.max(self.stats.write_pos) + (frames - skip) as u64;
+    }
+
+    /// Session check and position bookkeeping before writing `frames` frames at `sample_pos`:
+    /// `None` to ignore them, else how many leading frames to skip (already written, or before
+    /// the start position). Fills a gap ahead with silence.
+    fn admit(&mut self, session: u32, sample_pos: u64, frames: usize) -> Option<usize> {
+        if session != self.stats.session || matches!(self.state, PlayState::Idle | PlayState::Stopping) {
+            self.stats.stale_frames += 1;
+            return None;
+        }
+        let write_pos = self.stats.write_pos;
+        if sample_pos < write_pos {
+            let skip = ((write_pos - sample_pos) as usize).min(frames);
+            if write_pos == self.start_pos {
+                // Decoder pre-roll before the start position: expected, not a duplicate.
+                self.stats.preroll_frames += skip as u64;
+            } else {
+                self.stats.late_frames += skip as u64;
+            }
+            Some(skip)
+        } else {
+            if sample_pos > write_pos {
+                let gap = (sample_pos - write_pos) as usize;
+                let written = self.ring.write_silence(gap);
+                self.stats.gap_frames += gap as u64;
+                self.stats.dropped_frames += (gap - written) as u64;
+                self.stats.write_pos = sample_pos;
+            }
+            Some(0)
+        }
     }
 
     /// Renders `left.len()` frames (both slices the same length) for the quantum whose first
@@ -266,9 +284,7 @@ impl Engine {
         self.stats.frames_rendered += n as u64;
         if self.state == PlayState::Buffering {
             let all_arrived = self.end_pos.is_some_and(|e| self.stats.write_pos >= e);
-            if self.ring.len() >= self.start_threshold_frames
-                || (all_arrived && !self.ring.is_empty())
-            {
+            if self.ring.len() >= self.start_threshold_frames || (all_arrived && !self.ring.is_empty()) {
                 self.state = PlayState::Playing;
             } else if all_arrived {
                 self.state = PlayState::Ended;
@@ -280,9 +296,7 @@ impl Engine {
                     self.stats.underrun_frames += n as u64;
                 }
             }
-            PlayState::Playing | PlayState::Stopping => {
-                self.render_stream(left, right, clock_frame)
-            }
+            PlayState::Playing | PlayState::Stopping => self.render_stream(left, right, clock_frame),
         }
     }
 
@@ -295,11 +309,7 @@ impl Engine {
             got = got.min(fade_left);
             left[got..].fill(0.0);
             right[got..].fill(0.0);
-        } else if got < n
-            && self.ring.is_empty()
-            && self
-                .end_pos
-                .is_none_or(|e| self.stats.play_pos + (got as u64) < e)
+        } else if got < n && self.ring.is_empty() && self.end_pos.is_none_or(|e| self.stats.play_pos + (got as u64) < e)
         {
             // Running dry before the end: fade out what there is, then silence until the start
             // threshold is met again, then fade in.
@@ -314,10 +324,8 @@ impl Engine {
         }
         if let Some(fade) = self.fade.as_mut() {
             // A pending fade-in waits while buffering after an underrun; otherwise it runs.
-            let running = matches!(
-                (self.state, fade.dir()),
-                (PlayState::Stopping, _) | (PlayState::Playing, FadeDir::In)
-            );
+            let running =
+                matches!((self.state, fade.dir()), (PlayState::Stopping, _) | (PlayState::Playing, FadeDir::In));
             if running {
                 fade.apply(&mut left[..got], &mut right[..got]);
                 if fade.done() {
@@ -344,9 +352,7 @@ impl Engine {
         if self.state == PlayState::Stopping && self.fade.is_none() {
             self.ring.clear();
             self.state = PlayState::Idle;
-        } else if self.state == PlayState::Playing
-            && self.end_pos.is_some_and(|e| self.stats.play_pos >= e)
-        {
+        } else if self.state == PlayState::Playing && self.end_pos.is_some_and(|e| self.stats.play_pos >= e) {
             self.state = PlayState::Ended;
         }
     }
@@ -359,33 +365,17 @@ mod tests {
 
     fn frame(session: u32, pos: u64, samples: &[f32], channels: u8, flags: u8) -> Vec<u8> {
         let mut v = Vec::new();
-        encode_pcm_frame(
-            Codec::PcmF32,
-            channels,
-            flags,
-            session,
-            pos,
-            samples,
-            &mut v,
-        )
-        .expect("encode");
+        encode_pcm_frame(Codec::PcmF32, channels, flags, session, pos, samples, &mut v).expect("encode");
         v
     }
 
     /// Stereo counter: left = position, right = -position (scaled to stay exact in f32).
     fn counter(pos: u64, frames: usize) -> Vec<f32> {
-        (0..frames as u64)
-            .flat_map(|i| [(pos + i) as f32, -((pos + i) as f32)])
-            .collect()
+        (0..frames as u64).flat_map(|i| [(pos + i) as f32, -((pos + i) as f32)]).collect()
     }
 
     fn engine() -> Engine {
-        Engine::new(EngineConfig {
-            sample_rate: 48_000,
-            capacity_ms: 1000,
-            start_threshold_ms: 10,
-            fade_ms: 1.0,
-        })
+        Engine::new(EngineConfig { sample_rate: 48_000, capacity_ms: 1000, start_threshold_ms: 10, fade_ms: 1.0 })
     }
 
     #[test]
@@ -398,13 +388,8 @@ mod tests {
         for q in 0..200u64 {
             // 960-frame frames arrive a little ahead of the 128-frame quanta.
             while pos < (q + 4) * 128 + 960 && pos < 20_000 {
-                let flags = if pos + 960 >= 20_000 {
-                    FLAG_END_OF_STREAM
-                } else {
-                    0
-                };
-                e.push_frame(&frame(1, pos, &counter(pos, 960), 2, flags))
-                    .expect("push");
+                let flags = if pos + 960 >= 20_000 { FLAG_END_OF_STREAM } else { 0 };
+                e.push_frame(&frame(1, pos, &counter(pos, 960), 2, flags)).expect("push");
                 pos += 960;
             }
             e.render(&mut l, &mut r, q * 128);
@@ -416,18 +401,12 @@ mod tests {
         let start = e.stats().start_clock.expect("started") as usize;
         let expected: Vec<f32> = (0..20_160).map(|i| i as f32).collect();
         assert_eq!(&out[start..start + 20_160], &expected[..]);
-        assert!(out[..start]
-            .iter()
-            .chain(&out[start + 20_160..])
-            .all(|&x| x == 0.0));
+        assert!(out[..start].iter().chain(&out[start + 20_160..]).all(|&x| x == 0.0));
         let expected = e.stats().play_pos;
         assert_eq!(expected, 20_160);
         assert_eq!(e.state(), PlayState::Ended);
         let s = e.stats();
-        assert_eq!(
-            (s.underruns, s.late_frames, s.gap_frames, s.dropped_frames),
-            (0, 0, 0, 0)
-        );
+        assert_eq!((s.underruns, s.late_frames, s.gap_frames, s.dropped_frames), (0, 0, 0, 0));
         assert_eq!(s.start_clock, Some(0));
         // Position 0 is silent (the counter starts at 0), so the first audible sample is frame 1.
         assert_eq!(s.first_audio_clock, Some(1));
@@ -437,14 +416,12 @@ mod tests {
     fn waits_for_the_start_threshold() {
         let mut e = engine(); // threshold 10 ms = 480 frames
         e.start(1, 0);
-        e.push_frame(&frame(1, 0, &counter(0, 400), 2, 0))
-            .expect("push");
+        e.push_frame(&frame(1, 0, &counter(0, 400), 2, 0)).expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         assert_eq!(e.state(), PlayState::Buffering);
         assert!(l.iter().all(|&x| x == 0.0));
-        e.push_frame(&frame(1, 400, &counter(400, 100), 2, 0))
-            .expect("push");
+        e.push_frame(&frame(1, 400, &counter(400, 100), 2, 0)).expect("push");
         e.render(&mut l, &mut r, 128);
         assert_eq!(e.state(), PlayState::Playing);
         assert_eq!(l[5], 5.0);
@@ -454,19 +431,12 @@ mod tests {
     fn duplicates_are_skipped_and_gaps_filled_with_silence_at_the_right_place() {
         let mut e = engine();
         e.start(2, 1000);
-        e.push_frame(&frame(2, 1000, &counter(1000, 500), 2, FLAG_DISCONTINUITY))
-            .expect("push");
-        e.push_frame(&frame(2, 1400, &counter(1400, 200), 2, 0))
-            .expect("push"); // 100 overlap
-        e.push_frame(&frame(2, 1700, &counter(1700, 100), 2, 0))
-            .expect("push"); // 100 gap
-        e.push_frame(&frame(9, 1800, &counter(1800, 100), 2, 0))
-            .expect("stale session");
+        e.push_frame(&frame(2, 1000, &counter(1000, 500), 2, FLAG_DISCONTINUITY)).expect("push");
+        e.push_frame(&frame(2, 1400, &counter(1400, 200), 2, 0)).expect("push"); // 100 overlap
+        e.push_frame(&frame(2, 1700, &counter(1700, 100), 2, 0)).expect("push"); // 100 gap
+        e.push_frame(&frame(9, 1800, &counter(1800, 100), 2, 0)).expect("stale session");
         let s = e.stats();
-        assert_eq!(
-            (s.late_frames, s.gap_frames, s.stale_frames, s.write_pos),
-            (100, 100, 1, 1800)
-        );
+        assert_eq!((s.late_frames, s.gap_frames, s.stale_frames, s.write_pos), (100, 100, 1, 1800));
         assert_eq!(s.buffered_frames, 800);
     }
 
@@ -475,8 +445,7 @@ mod tests {
         let mut e = engine();
         e.start(1, 0);
         let mono: Vec<f32> = (0..960).map(|i| i as f32).collect();
-        e.push_frame(&frame(1, 0, &mono, 1, FLAG_END_OF_STREAM))
-            .expect("push");
+        e.push_frame(&frame(1, 0, &mono, 1, FLAG_END_OF_STREAM)).expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         assert_eq!(l, r);
@@ -516,8 +485,7 @@ mod tests {
     fn stop_fades_out_then_goes_idle() {
         let mut e = engine();
         e.start(1, 0);
-        e.push_frame(&frame(1, 0, &vec![0.5f32; 2 * 4800], 2, 0))
-            .expect("push");
+        e.push_frame(&frame(1, 0, &vec![0.5f32; 2 * 4800], 2, 0)).expect("push");
         let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
         e.render(&mut l, &mut r, 0);
         e.stop();
@@ -525,9 +493,30 @@ mod tests {
         assert!(l[0] > 0.49 && l[47] < 0.05 && l[48..].iter().all(|&x| x == 0.0));
         assert_eq!(e.state(), PlayState::Idle);
         assert_eq!(e.stats().buffered_frames, 0);
-        e.push_frame(&frame(1, 4800, &[0.5f32; 2 * 10], 2, 0))
-            .expect("ignored while idle");
+        e.push_frame(&frame(1, 4800, &[0.5f32; 2 * 10], 2, 0)).expect("ignored while idle");
         assert_eq!(e.stats().buffered_frames, 0);
+    }
+
+    #[test]
+    fn decoded_pcm_with_preroll_lands_exactly_at_the_start_position() {
+        let mut e = engine();
+        e.start(4, 10_000);
+        // An Opus decode starting 4 packets early: 3840 frames of pre-roll before 10_000.
+        let first: Vec<f32> = counter(6_160, 4_800);
+        e.push_pcm(4, 6_160, 2, &first);
+        e.push_pcm(4, 10_960, 2, &counter(10_960, 960));
+        let s = e.stats();
+        assert_eq!((s.preroll_frames, s.late_frames, s.gap_frames, s.write_pos), (3_840, 0, 0, 11_920));
+        let (mut l, mut r) = ([0.0f32; 128], [0.0f32; 128]);
+        e.render(&mut l, &mut r, 0);
+        // Mid-track start fades in; the underlying samples are the counter from 10_000.
+        assert!(l[0] > 0.0 && l[0] < 10_000.0);
+        for _ in 0..4 {
+            e.render(&mut l, &mut r, 0);
+        }
+        assert_eq!(l[0], (10_000 + 4 * 128) as f32);
+        e.push_pcm(4, 11_000, 2, &counter(11_000, 10)); // a duplicate now counts as late
+        assert_eq!(e.stats().late_frames, 10);
     }
 
     #[test]

@@ -24,11 +24,7 @@ pub struct Fade {
 impl Fade {
     /// A fade of `len` frames (at least one).
     pub fn new(dir: FadeDir, len: u32) -> Self {
-        Fade {
-            dir,
-            pos: 0,
-            len: len.max(1),
-        }
+        Fade { dir, pos: 0, len: len.max(1) }
     }
 
     /// Whether the fade has run to its end.
@@ -119,9 +115,8 @@ mod tests {
     #[test]
     fn steps_are_small() {
         let len = 480;
-        let max_step = (0..len)
-            .map(|p| (gain(FadeDir::In, p + 1, len) - gain(FadeDir::In, p, len)).abs())
-            .fold(0.0f32, f32::max);
+        let max_step =
+            (0..len).map(|p| (gain(FadeDir::In, p + 1, len) - gain(FadeDir::In, p, len)).abs()).fold(0.0f32, f32::max);
         assert!(max_step < 0.004, "{max_step}");
     }
 }

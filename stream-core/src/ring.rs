@@ -16,12 +16,7 @@ impl StereoRing {
     /// Allocates room for `capacity_frames` stereo frames (at least one).
     pub fn new(capacity_frames: usize) -> Self {
         let capacity_frames = capacity_frames.max(1);
-        StereoRing {
-            buf: vec![0.0; capacity_frames * 2],
-            capacity_frames,
-            read: 0,
-            write: 0,
-        }
+        StereoRing { buf: vec![0.0; capacity_frames * 2], capacity_frames, read: 0, write: 0 }
     }
 
     /// Frames the ring can hold.
@@ -60,11 +55,7 @@ impl StereoRing {
         let cap = self.capacity_frames;
         let mut idx = (self.write % cap as u64) as usize;
         for frame in src.chunks_exact(src_channels).take(frames) {
-            let (l, r) = if src_channels == 1 {
-                (frame[0], frame[0])
-            } else {
-                (frame[0], frame[1])
-            };
+            let (l, r) = if src_channels == 1 { (frame[0], frame[0]) } else { (frame[0], frame[1]) };
             self.buf[2 * idx] = l;
             self.buf[2 * idx + 1] = r;
             idx += 1;
@@ -129,9 +120,8 @@ mod tests {
         for _ in 0..5000 {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let n_in = (seed >> 16) as usize % 257;
-            let src: Vec<f32> = (0..n_in)
-                .flat_map(|i| [(next_in + i as u32) as f32, -((next_in + i as u32) as f32)])
-                .collect();
+            let src: Vec<f32> =
+                (0..n_in).flat_map(|i| [(next_in + i as u32) as f32, -((next_in + i as u32) as f32)]).collect();
             let written = ring.write_interleaved(&src, 2);
             assert!(written <= n_in);
             next_in += written as u32;
@@ -163,10 +153,7 @@ mod tests {
     #[test]
     fn surround_keeps_front_pair() {
         let mut ring = StereoRing::new(4);
-        assert_eq!(
-            ring.write_interleaved(&[1.0, 2.0, 9.0, 9.0, 9.0, 9.0], 6),
-            1
-        );
+        assert_eq!(ring.write_interleaved(&[1.0, 2.0, 9.0, 9.0, 9.0, 9.0], 6), 1);
         let (mut l, mut r) = ([0.0; 1], [0.0; 1]);
         ring.read_planar(&mut l, &mut r);
         assert_eq!((l[0], r[0]), (1.0, 2.0));

@@ -16,8 +16,13 @@ pub const MAX_FRAMES_PER_PACKET: u32 = 48_000;
 /// Most channels a stream may have.
 pub const MAX_CHANNELS: u8 = 8;
 /// Largest payload a frame may carry (1 s of 8-channel f32).
-pub const MAX_PAYLOAD_LEN: usize =
-    MAX_FRAMES_PER_PACKET as usize * MAX_CHANNELS as usize * core::mem::size_of::<f32>();
+pub const MAX_PAYLOAD_LEN: usize = MAX_FRAMES_PER_PACKET as usize * MAX_CHANNELS as usize * core::mem::size_of::<f32>();
+
+/// Most Opus packets one binary frame may carry.
+pub const MAX_PACKETS_PER_FRAME: usize = 50;
+/// Largest Opus packet (RFC 6716 3.4: 1275 bytes per frame, up to 3 frames of repacketization
+/// headroom kept modest).
+pub const MAX_OPUS_PACKET_BYTES: usize = 4000;
 
 /// Flag bit: this frame starts a new run (first frame after start or seek); the position jumps.
 pub const FLAG_DISCONTINUITY: u8 = 0b0000_0001;
@@ -32,7 +37,7 @@ pub enum Codec {
     PcmS16 = 1,
     /// Interleaved 32-bit IEEE float little-endian PCM.
     PcmF32 = 2,
-    /// One Opus packet (RFC 6716) per frame.
+    /// One or more Opus packets (RFC 6716), each prefixed by its u16 LE length.
     Opus = 3,
 }
 
@@ -117,6 +122,8 @@ pub enum WireError {
     PayloadMismatch { len: usize, expected: usize },
     /// Reserved flag bits set.
     ReservedFlags { flags: u8 },
+    /// An Opus payload whose packet lengths do not add up, or with too many or too large packets.
+    BadPacketList { len: usize },
 }
 
 impl WireError {
@@ -143,16 +150,14 @@ impl fmt::Display for WireError {
                 write!(f, "bad channel count {channels} (1..={MAX_CHANNELS})")
             }
             WireError::BadFrameCount { frame_count } => {
-                write!(
-                    f,
-                    "bad frame count {frame_count} (1..={MAX_FRAMES_PER_PACKET})"
-                )
+                write!(f, "bad frame count {frame_count} (1..={MAX_FRAMES_PER_PACKET})")
             }
             WireError::TooLarge { len, max } => write!(f, "payload of {len} bytes exceeds {max}"),
             WireError::PayloadMismatch { len, expected } => {
                 write!(f, "PCM payload of {len} bytes, {expected} expected")
             }
             WireError::ReservedFlags { flags } => write!(f, "reserved flag bits set: {flags:#04x}"),
+            WireError::BadPacketList { len } => write!(f, "malformed Opus packet list in a {len}-byte payload"),
         }
     }
 }
@@ -180,19 +185,13 @@ impl FrameHeader {
     /// Parses and validates a whole frame, returning its header and payload.
     pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8]), WireError> {
         if frame.len() < HEADER_LEN {
-            return Err(WireError::Truncated {
-                len: frame.len(),
-                needed: HEADER_LEN,
-            });
+            return Err(WireError::Truncated { len: frame.len(), needed: HEADER_LEN });
         }
-        let le32 = |at: usize| {
-            u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]])
-        };
+        let le32 = |at: usize| u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
         if frame[0] != WIRE_VERSION {
             return Err(WireError::UnsupportedVersion { version: frame[0] });
         }
-        let codec =
-            Codec::from_wire(frame[1]).ok_or(WireError::UnknownCodec { value: frame[1] })?;
+        let codec = Codec::from_wire(frame[1]).ok_or(WireError::UnknownCodec { value: frame[1] })?;
         let channels = frame[2];
         if channels == 0 || channels > MAX_CHANNELS {
             return Err(WireError::BadChannels { channels });
@@ -211,41 +210,31 @@ impl FrameHeader {
         }
         let payload_len = le32(20) as usize;
         if payload_len > MAX_PAYLOAD_LEN {
-            return Err(WireError::TooLarge {
-                len: payload_len,
-                max: MAX_PAYLOAD_LEN,
-            });
+            return Err(WireError::TooLarge { len: payload_len, max: MAX_PAYLOAD_LEN });
         }
         let expected = HEADER_LEN + payload_len;
         if frame.len() < expected {
-            return Err(WireError::Truncated {
-                len: frame.len(),
-                needed: expected,
-            });
+            return Err(WireError::Truncated { len: frame.len(), needed: expected });
         }
         if frame.len() > expected {
-            return Err(WireError::TrailingBytes {
-                len: frame.len(),
-                expected,
-            });
+            return Err(WireError::TrailingBytes { len: frame.len(), expected });
         }
         if let Some(bps) = codec.pcm_bytes_per_sample() {
             let pcm_len = frame_count as usize * channels as usize * bps;
             if pcm_len != payload_len {
-                return Err(WireError::PayloadMismatch {
-                    len: payload_len,
-                    expected: pcm_len,
-                });
+                return Err(WireError::PayloadMismatch { len: payload_len, expected: pcm_len });
+            }
+        } else {
+            let mut n = 0;
+            for p in OpusPackets::new(&frame[HEADER_LEN..]) {
+                p?;
+                n += 1;
+            }
+            if n == 0 || n > MAX_PACKETS_PER_FRAME {
+                return Err(WireError::BadPacketList { len: payload_len });
             }
         }
-        let header = FrameHeader {
-            codec,
-            channels,
-            flags,
-            session,
-            sample_pos,
-            frame_count,
-        };
+        let header = FrameHeader { codec, channels, flags, session, sample_pos, frame_count };
         Ok((header, &frame[HEADER_LEN..]))
     }
 }
@@ -268,14 +257,7 @@ pub fn encode_pcm_frame(
         return None;
     }
     let frame_count = (interleaved.len() / channels as usize) as u32;
-    let header = FrameHeader {
-        codec,
-        channels,
-        flags,
-        session,
-        sample_pos,
-        frame_count,
-    };
+    let header = FrameHeader { codec, channels, flags, session, sample_pos, frame_count };
     out.clear();
     out.resize(HEADER_LEN, 0);
     header.write(interleaved.len() * bps, out)?;
@@ -296,13 +278,60 @@ pub fn encode_pcm_frame(
     Some(())
 }
 
-/// Encodes an already-compressed payload (an Opus packet) as a frame into `out`.
-pub fn encode_packet_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) -> Option<()> {
+/// Encodes Opus packets as one frame into `out` (cleared first): each packet is prefixed by its
+/// length as u16 LE. Returns `None` for an empty list, too many packets or an oversized packet.
+pub fn encode_opus_frame<P: AsRef<[u8]>>(header: &FrameHeader, packets: &[P], out: &mut Vec<u8>) -> Option<()> {
+    if packets.is_empty() || packets.len() > MAX_PACKETS_PER_FRAME {
+        return None;
+    }
+    let payload_len: usize = packets.iter().map(|p| 2 + p.as_ref().len()).sum();
     out.clear();
     out.resize(HEADER_LEN, 0);
-    header.write(payload.len(), out)?;
-    out.extend_from_slice(payload);
+    header.write(payload_len, out)?;
+    for p in packets {
+        let p = p.as_ref();
+        if p.is_empty() || p.len() > MAX_OPUS_PACKET_BYTES {
+            return None;
+        }
+        out.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        out.extend_from_slice(p);
+    }
     Some(())
+}
+
+/// Iterates over the packets of an Opus frame payload without allocating.
+pub struct OpusPackets<'a> {
+    rest: &'a [u8],
+    len: usize,
+}
+
+impl<'a> OpusPackets<'a> {
+    pub fn new(payload: &'a [u8]) -> Self {
+        OpusPackets { rest: payload, len: payload.len() }
+    }
+}
+
+impl<'a> Iterator for OpusPackets<'a> {
+    type Item = Result<&'a [u8], WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let bad = WireError::BadPacketList { len: self.len };
+        if self.rest.len() < 2 {
+            self.rest = &[];
+            return Some(Err(bad));
+        }
+        let n = u16::from_le_bytes([self.rest[0], self.rest[1]]) as usize;
+        if n == 0 || n > MAX_OPUS_PACKET_BYTES || self.rest.len() < 2 + n {
+            self.rest = &[];
+            return Some(Err(bad));
+        }
+        let (p, rest) = self.rest[2..].split_at(n);
+        self.rest = rest;
+        Some(Ok(p))
+    }
 }
 
 /// Converts a float sample to s16: scale by 32768, round to nearest, saturate.
@@ -355,20 +384,9 @@ mod tests {
 
     #[test]
     fn pcm_f32_round_trip_is_bit_exact() {
-        let samples: Vec<f32> = (0..480 * 2)
-            .map(|i| ((i as f32) * 0.001).sin() * 0.9)
-            .collect();
+        let samples: Vec<f32> = (0..480 * 2).map(|i| ((i as f32) * 0.001).sin() * 0.9).collect();
         let mut buf = Vec::new();
-        encode_pcm_frame(
-            Codec::PcmF32,
-            2,
-            FLAG_DISCONTINUITY,
-            7,
-            96_000,
-            &samples,
-            &mut buf,
-        )
-        .expect("encode");
+        encode_pcm_frame(Codec::PcmF32, 2, FLAG_DISCONTINUITY, 7, 96_000, &samples, &mut buf).expect("encode");
         let (h, payload) = FrameHeader::parse(&buf).expect("parse");
         assert_eq!(
             h,
@@ -383,10 +401,7 @@ mod tests {
         );
         let mut out = vec![0.0; samples.len()];
         assert_eq!(decode_pcm_into(h.codec, payload, &mut out), samples.len());
-        assert!(out
-            .iter()
-            .zip(&samples)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(out.iter().zip(&samples).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
@@ -418,37 +433,14 @@ mod tests {
     #[test]
     fn golden_frames() {
         let mut buf = Vec::new();
-        encode_pcm_frame(
-            Codec::PcmS16,
-            2,
-            FLAG_DISCONTINUITY,
-            0x0102_0304,
-            48_000,
-            &[0.5, -0.5],
-            &mut buf,
-        )
-        .expect("encode");
+        encode_pcm_frame(Codec::PcmS16, 2, FLAG_DISCONTINUITY, 0x0102_0304, 48_000, &[0.5, -0.5], &mut buf)
+            .expect("encode");
         assert_eq!(buf, GOLDEN_S16);
-        encode_pcm_frame(
-            Codec::PcmF32,
-            1,
-            FLAG_END_OF_STREAM,
-            9,
-            1,
-            &[1.0, -0.25],
-            &mut buf,
-        )
-        .expect("encode");
+        encode_pcm_frame(Codec::PcmF32, 1, FLAG_END_OF_STREAM, 9, 1, &[1.0, -0.25], &mut buf).expect("encode");
         assert_eq!(buf, GOLDEN_F32);
-        let header = FrameHeader {
-            codec: Codec::Opus,
-            channels: 2,
-            flags: 0,
-            session: 1,
-            sample_pos: 960,
-            frame_count: 960,
-        };
-        encode_packet_frame(&header, &[0xfc, 0xff, 0xfe], &mut buf).expect("encode");
+        let header =
+            FrameHeader { codec: Codec::Opus, channels: 2, flags: 0, session: 1, sample_pos: 960, frame_count: 960 };
+        encode_opus_frame(&header, &[[0xfc, 0xff, 0xfe]], &mut buf).expect("encode");
         assert_eq!(buf, GOLDEN_OPUS);
         for g in [GOLDEN_S16, GOLDEN_F32, GOLDEN_OPUS] {
             assert!(FrameHeader::parse(g).is_ok());
@@ -456,8 +448,7 @@ mod tests {
     }
 
     pub const GOLDEN_S16: &[u8] = &[
-        0x01, 0x01, 0x02, 0x01, 0x04, 0x03, 0x02,
-        0x01, // version, codec, channels, flags, session
+        0x01, 0x01, 0x02, 0x01, 0x04, 0x03, 0x02, 0x01, // version, codec, channels, flags, session
         0x80, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // sample_pos = 48000
         0x01, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, // frame_count = 1, payload_len = 4
         0x00, 0x40, 0x00, 0xc0, // 16384, -16384
@@ -471,84 +462,63 @@ mod tests {
     pub const GOLDEN_OPUS: &[u8] = &[
         0x01, 0x03, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, //
         0xc0, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
-        0xc0, 0x03, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, //
-        0xfc, 0xff, 0xfe,
+        0xc0, 0x03, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, //
+        0x03, 0x00, 0xfc, 0xff, 0xfe, // one packet of 3 bytes
     ];
+
+    #[test]
+    fn opus_packet_lists_round_trip_and_bad_lists_are_refused() {
+        let packets: Vec<Vec<u8>> = (1..=5u8).map(|i| vec![i; 10 * i as usize]).collect();
+        let header =
+            FrameHeader { codec: Codec::Opus, channels: 2, flags: 0, session: 3, sample_pos: 0, frame_count: 4800 };
+        let mut buf = Vec::new();
+        encode_opus_frame(&header, &packets, &mut buf).expect("encode");
+        let (h, payload) = FrameHeader::parse(&buf).expect("parse");
+        assert_eq!(h, header);
+        let got: Vec<&[u8]> = OpusPackets::new(payload).map(|p| p.expect("packet")).collect();
+        assert_eq!(got.len(), 5);
+        for (g, p) in got.iter().zip(&packets) {
+            assert_eq!(*g, &p[..]);
+        }
+        let mut bad = buf.clone();
+        bad[HEADER_LEN] = 0xff; // first length now exceeds the payload
+        assert!(matches!(FrameHeader::parse(&bad), Err(WireError::BadPacketList { .. })));
+        let mut bad = buf.clone();
+        bad[HEADER_LEN] = 0;
+        bad[HEADER_LEN + 1] = 0; // zero-length packet
+        assert!(matches!(FrameHeader::parse(&bad), Err(WireError::BadPacketList { .. })));
+        assert!(encode_opus_frame::<&[u8]>(&header, &[], &mut buf).is_none());
+    }
 
     #[test]
     fn rejects_bad_frames_with_precise_errors() {
         let ok = GOLDEN_S16;
-        assert_eq!(
-            FrameHeader::parse(&ok[..10]),
-            Err(WireError::Truncated {
-                len: 10,
-                needed: HEADER_LEN
-            })
-        );
-        assert_eq!(
-            FrameHeader::parse(&ok[..26]),
-            Err(WireError::Truncated {
-                len: 26,
-                needed: 28
-            })
-        );
+        assert_eq!(FrameHeader::parse(&ok[..10]), Err(WireError::Truncated { len: 10, needed: HEADER_LEN }));
+        assert_eq!(FrameHeader::parse(&ok[..26]), Err(WireError::Truncated { len: 26, needed: 28 }));
         let mut long = ok.to_vec();
         long.push(0);
-        assert_eq!(
-            FrameHeader::parse(&long),
-            Err(WireError::TrailingBytes {
-                len: 29,
-                expected: 28
-            })
-        );
+        assert_eq!(FrameHeader::parse(&long), Err(WireError::TrailingBytes { len: 29, expected: 28 }));
         let mut f = ok.to_vec();
         f[0] = 2;
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::UnsupportedVersion { version: 2 })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::UnsupportedVersion { version: 2 }));
         let mut f = ok.to_vec();
         f[1] = 9;
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::UnknownCodec { value: 9 })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::UnknownCodec { value: 9 }));
         let mut f = ok.to_vec();
         f[2] = 0;
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::BadChannels { channels: 0 })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::BadChannels { channels: 0 }));
         let mut f = ok.to_vec();
         f[3] = 0x80;
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::ReservedFlags { flags: 0x80 })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::ReservedFlags { flags: 0x80 }));
         let mut f = ok.to_vec();
         f[16..20].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::BadFrameCount { frame_count: 0 })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::BadFrameCount { frame_count: 0 }));
         let mut f = ok.to_vec();
         f[16..20].copy_from_slice(&2u32.to_le_bytes());
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::PayloadMismatch {
-                len: 4,
-                expected: 8
-            })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::PayloadMismatch { len: 4, expected: 8 }));
         let mut f = ok.to_vec();
         f[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(
-            FrameHeader::parse(&f),
-            Err(WireError::TooLarge {
-                len: u32::MAX as usize,
-                max: MAX_PAYLOAD_LEN
-            })
-        );
+        assert_eq!(FrameHeader::parse(&f), Err(WireError::TooLarge { len: u32::MAX as usize, max: MAX_PAYLOAD_LEN }));
     }
 
     #[test]

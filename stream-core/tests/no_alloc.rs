@@ -36,16 +36,9 @@ static GLOBAL: Counting = Counting;
 fn render_path_never_allocates() {
     // Frames are prepared up front: on the wire they arrive as bytes the engine only reads.
     let mut frames = Vec::new();
-    for (i, codec) in [Codec::PcmF32, Codec::PcmS16]
-        .into_iter()
-        .cycle()
-        .take(60)
-        .enumerate()
-    {
+    for (i, codec) in [Codec::PcmF32, Codec::PcmS16].into_iter().cycle().take(60).enumerate() {
         let pos = i as u64 * 960;
-        let samples: Vec<f32> = (0..960 * 2)
-            .map(|k| ((pos as f32 + k as f32) * 0.01).sin() * 0.5)
-            .collect();
+        let samples: Vec<f32> = (0..960 * 2).map(|k| ((pos as f32 + k as f32) * 0.01).sin() * 0.5).collect();
         let flags = if i == 59 { FLAG_END_OF_STREAM } else { 0 };
         let mut f = Vec::new();
         encode_pcm_frame(codec, 2, flags, 1, pos, &samples, &mut f).expect("encode");
@@ -79,9 +72,5 @@ fn render_path_never_allocates() {
     ARMED.store(false, Ordering::SeqCst);
 
     assert_eq!(ended, PlayState::Ended);
-    assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
-        0,
-        "the render path allocated"
-    );
+    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "the render path allocated");
 }

@@ -60,16 +60,10 @@ fn ws_url(server: &str) -> String {
 async fn list(server: &str) -> anyhow::Result<()> {
     // A tiny HTTP/1.0 GET: keeps the client free of an HTTP stack for one call.
     let base = server.trim_end_matches('/');
-    let host = base
-        .strip_prefix("http://")
-        .context("list needs an http:// server URL")?;
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .with_context(|| format!("connect {host}"))?;
+    let host = base.strip_prefix("http://").context("list needs an http:// server URL")?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connect {host}"))?;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(format!("GET /api/tracks HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await?;
+    stream.write_all(format!("GET /api/tracks HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
     let mut body = Vec::new();
     stream.read_to_end(&mut body).await?;
     let text = String::from_utf8_lossy(&body);
@@ -78,18 +72,11 @@ async fn list(server: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fetch(
-    server: &str,
-    track: &str,
-    codec: &str,
-    position_s: f64,
-    out: &PathBuf,
-) -> anyhow::Result<()> {
+async fn fetch(server: &str, track: &str, codec: &str, position_s: f64, out: &PathBuf) -> anyhow::Result<()> {
     let codec_v = Codec::from_name(codec).with_context(|| format!("unknown codec {codec:?}"))?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server))
-        .await
-        .context("connecting to /ws")?;
-    let play = serde_json::json!({"type": "play", "data": {"track_id": track, "codec": codec, "position_s": position_s}});
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
+    let play =
+        serde_json::json!({"type": "play", "data": {"track_id": track, "codec": codec, "position_s": position_s}});
     ws.send(Message::text(play.to_string())).await?;
     let mut start: Option<StreamStart> = None;
     let mut samples: Vec<f32> = Vec::new();
@@ -115,16 +102,12 @@ async fn fetch(
             },
             Message::Binary(bytes) => {
                 let s = start.as_ref().context("audio before audio_stream_start")?;
-                let (h, payload) =
-                    FrameHeader::parse(&bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
+                let (h, payload) = FrameHeader::parse(&bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
                 if h.session != s.session || h.codec != codec_v || h.channels != s.channels {
                     bail!("frame does not match the stream: {h:?}");
                 }
                 if h.sample_pos != next_pos {
-                    bail!(
-                        "gap or overlap: frame at {} but {next_pos} expected",
-                        h.sample_pos
-                    );
+                    bail!("gap or overlap: frame at {} but {next_pos} expected", h.sample_pos);
                 }
                 let n = decode_pcm_into(h.codec, payload, &mut scratch);
                 samples.extend_from_slice(&scratch[..n]);
@@ -142,14 +125,9 @@ async fn fetch(
         channels: s.channels as u16,
         sample_rate: s.sample_rate,
         bits_per_sample: if codec_v == Codec::PcmS16 { 16 } else { 32 },
-        sample_format: if codec_v == Codec::PcmS16 {
-            hound::SampleFormat::Int
-        } else {
-            hound::SampleFormat::Float
-        },
+        sample_format: if codec_v == Codec::PcmS16 { hound::SampleFormat::Int } else { hound::SampleFormat::Float },
     };
-    let mut w =
-        hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
+    let mut w = hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
     for x in &samples {
         if codec_v == Codec::PcmS16 {
             w.write_sample(stream_core::wire::f32_to_s16(*x))?;
@@ -173,12 +151,6 @@ async fn fetch(
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::List { server } => list(&server).await,
-        Cmd::Fetch {
-            server,
-            track,
-            codec,
-            position_s,
-            out,
-        } => fetch(&server, &track, &codec, position_s, &out).await,
+        Cmd::Fetch { server, track, codec, position_s, out } => fetch(&server, &track, &codec, position_s, &out).await,
     }
 }

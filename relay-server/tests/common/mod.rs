@@ -9,10 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
 /// The bundled demo library; tests fail (not skip) when it has not been made.
@@ -53,9 +50,7 @@ impl Server {
             .expect("start relay-server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
+        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
         let addr = line
             .trim()
             .rsplit("http://")
@@ -80,15 +75,8 @@ impl Server {
         write!(s, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).expect("write");
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
         (status, body)
     }
 
@@ -122,10 +110,7 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, usize, u32) {
     let spec = r.spec();
     let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("sample")).collect(),
-        hound::SampleFormat::Int => r
-            .samples::<i16>()
-            .map(|s| s.expect("sample") as f32 / 32768.0)
-            .collect(),
+        hound::SampleFormat::Int => r.samples::<i16>().map(|s| s.expect("sample") as f32 / 32768.0).collect(),
     };
     (samples, spec.channels as usize, spec.sample_rate)
 }

@@ -33,12 +33,7 @@ fn main() {
     let n = (rate * seconds) as usize;
     let beat = 60.0 / BPM;
     // Am - F - C - G, one bar (4 beats) each.
-    let chords: [[f64; 3]; 4] = [
-        [57.0, 60.0, 64.0],
-        [53.0, 57.0, 60.0],
-        [48.0, 52.0, 55.0],
-        [55.0, 59.0, 62.0],
-    ];
+    let chords: [[f64; 3]; 4] = [[57.0, 60.0, 64.0], [53.0, 57.0, 60.0], [48.0, 52.0, 55.0], [55.0, 59.0, 62.0]];
     let mut left = vec![0f64; n];
     let mut right = vec![0f64; n];
     let mut noise = Noise(0x2545_f491_4f6c_dd1d);
@@ -80,8 +75,7 @@ fn main() {
         let step = [0usize, 1, 2, 1, 2, 0, 1, 2][eighth % 8];
         let fl = midi_hz(chord[step] + 12.0 + if eighth % 16 >= 8 { 12.0 } else { 0.0 });
         let env_l = (-in_eighth * 9.0).exp() * (in_eighth * 800.0).min(1.0);
-        let lead =
-            env_l * (2.0 * PI * fl * t + 1.5 * env_l * (2.0 * PI * 2.0 * fl * t).sin()).sin();
+        let lead = env_l * (2.0 * PI * fl * t + 1.5 * env_l * (2.0 * PI * 2.0 * fl * t).sin()).sin();
         let pan = 0.5 + 0.35 * (2.0 * PI * t / 7.0).sin();
         left[i] += 0.16 * lead * (1.0 - pan).sqrt();
         right[i] += 0.16 * lead * pan.sqrt();
@@ -96,8 +90,7 @@ fn main() {
         } else {
             let nz = noise.next();
             snare_lp += 0.35 * (nz - snare_lp);
-            let s = (-in_beat * 18.0).exp()
-                * (0.6 * snare_lp + 0.4 * (2.0 * PI * 190.0 * in_beat).sin());
+            let s = (-in_beat * 18.0).exp() * (0.6 * snare_lp + 0.4 * (2.0 * PI * 190.0 * in_beat).sin());
             left[i] += 0.2 * s;
             right[i] += 0.2 * s;
         }
@@ -126,11 +119,7 @@ fn main() {
     let h: Vec<f64> = (0..taps)
         .map(|k| {
             let m = k as f64 - (taps - 1) as f64 / 2.0;
-            let sinc = if m == 0.0 {
-                2.0 * fc
-            } else {
-                (2.0 * PI * fc * m).sin() / (PI * m)
-            };
+            let sinc = if m == 0.0 { 2.0 * fc } else { (2.0 * PI * fc * m).sin() / (PI * m) };
             let w = 0.42 - 0.5 * (2.0 * PI * k as f64 / (taps - 1) as f64).cos()
                 + 0.08 * (4.0 * PI * k as f64 / (taps - 1) as f64).cos();
             sinc * w
@@ -160,10 +149,7 @@ fn main() {
         left[i] *= g;
         right[i] *= g;
     }
-    let peak = left
-        .iter()
-        .chain(right.iter())
-        .fold(0f64, |m, x| m.max(x.abs()));
+    let peak = left.iter().chain(right.iter()).fold(0f64, |m, x| m.max(x.abs()));
     let norm = 0.891 / peak.max(1e-9);
     let mut data = Vec::with_capacity(n * 4);
     for i in 0..n {
@@ -187,7 +173,5 @@ fn main() {
     out.extend_from_slice(b"data");
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     out.extend_from_slice(&data);
-    std::fs::File::create(&args[1])
-        .and_then(|mut f| f.write_all(&out))
-        .expect("write wav");
+    std::fs::File::create(&args[1]).and_then(|mut f| f.write_all(&out)).expect("write wav");
 }
