@@ -23,6 +23,9 @@ pub struct Config {
     /// Most audio sent ahead of the client's acknowledged (or the real-time) position, in ms.
     #[arg(long, env = "RELAY_SEND_AHEAD_MS", default_value_t = 3000)]
     pub send_ahead_ms: u32,
+    /// Size of the encoded-chunk cache in MiB (0 disables it).
+    #[arg(long, env = "RELAY_CACHE_MB", default_value_t = 256)]
+    pub cache_mb: usize,
     /// Frames (at 48 kHz) per binary audio frame: 960 = 20 ms.
     #[arg(long, env = "RELAY_FRAMES_PER_PACKET", default_value_t = 960)]
     pub frames_per_packet: u32,

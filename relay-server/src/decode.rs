@@ -191,133 +191,204 @@ impl SourceDecoder {
     }
 }
 
-/// What the decode thread sends to the session.
+/// What a stream's producer thread sends to its session (or HTTP response).
 #[derive(Debug)]
-pub enum DecodeEvent {
-    /// Interleaved f32 at 48 kHz: exactly `frames_per_packet` frames except the last.
-    Audio(Vec<f32>),
+pub enum StreamEvent {
+    /// Interleaved f32 at 48 kHz, first frame at `sample_pos`.
+    Pcm { sample_pos: u64, samples: Vec<f32> },
+    /// Opus packets, the first being global packet `first_packet` (its encoder input starts at
+    /// `first_packet * 960`).
+    Packets { first_packet: u64, packets: Vec<Vec<u8>> },
     /// The track ended after `total_samples` frames (48 kHz, from the track start).
     End { total_samples: u64 },
-    /// Decoding failed; what was sent before stands.
+    /// Production failed; what was sent before stands.
     Error(MediaError),
 }
 
-/// A running decode: its channel of packets and what is known of the stream.
-pub struct DecodeJob {
-    pub rx: mpsc::Receiver<DecodeEvent>,
+/// A running producer: its channel and what is known of the stream.
+pub struct StreamJob {
+    pub rx: mpsc::Receiver<StreamEvent>,
     pub channels: usize,
     pub start_sample: u64,
     pub total_samples: Option<u64>,
+    /// Opus encoder delay (RFC 7845 pre-skip); 0 for PCM.
+    pub pre_skip: u32,
 }
 
-/// Opens `path`, seeks to `start_sample` (48 kHz frames) and spawns the decode thread. The
+/// 48 kHz interleaved f32 from any position of a file: decoder, seek and resampler together.
+///
+/// Seeks land on the resampler's grid (a multiple of the rate ratio's output unit) with a
+/// pre-roll of at least [`RESAMPLER_PREROLL_FRAMES`] source frames, so audio read from a
+/// position equals the same audio read from the start, up to float rounding.
+pub struct PcmReader {
+    src: SourceDecoder,
+    resampler: Option<To48k>,
+    pub channels: usize,
+    /// Output frames still to drop before `pos`.
+    skip: u64,
+    /// 48 kHz position of the next frame `read` returns.
+    pos: u64,
+    pending: Vec<f32>,
+    decoded: Vec<f32>,
+    eof: bool,
+}
+
+/// Source frames decoded and dropped ahead of a seek position, to fill the resampler's filter.
+pub const RESAMPLER_PREROLL_FRAMES: u64 = 4096;
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl PcmReader {
+    /// Opens `path` positioned at 48 kHz frame `pos`.
+    pub fn open(path: &Path, pos: u64) -> Result<Self, MediaError> {
+        let mut src = SourceDecoder::open(path)?;
+        let rate = src.info.sample_rate as u64;
+        let channels = src.info.channels;
+        let (resampler, skip) = if rate == STREAM_SAMPLE_RATE as u64 {
+            src.seek_to_frame(pos)?;
+            (None, 0)
+        } else {
+            let g = gcd(rate, STREAM_SAMPLE_RATE as u64);
+            let (unit_in, unit_out) = (rate / g, STREAM_SAMPLE_RATE as u64 / g);
+            let preroll_units = RESAMPLER_PREROLL_FRAMES.div_ceil(unit_in);
+            let units = (pos / unit_out).saturating_sub(preroll_units);
+            src.seek_to_frame(units * unit_in)?;
+            let r = To48k::new(rate as u32, channels).map_err(|e| MediaError::new(ErrorCode::Internal, e))?;
+            (Some(r), pos - units * unit_out)
+        };
+        Ok(PcmReader { src, resampler, channels, skip, pos, pending: Vec::new(), decoded: Vec::new(), eof: false })
+    }
+
+    /// What probing told.
+    pub fn info(&self) -> &Probed {
+        &self.src.info
+    }
+
+    /// Frames of the whole track at 48 kHz, when known.
+    pub fn total_frames(&self) -> Option<u64> {
+        self.src.output_frames()
+    }
+
+    /// The position of the next frame `read` returns.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Appends up to `frames` frames to `out`; fewer only at the end of the file. Returns the
+    /// number appended (0 at the end).
+    pub fn read(&mut self, frames: usize, out: &mut Vec<f32>) -> Result<usize, MediaError> {
+        let ch = self.channels;
+        while self.pending.len() < frames * ch && !self.eof {
+            self.decoded.clear();
+            let more = self.src.next_into(&mut self.decoded)?;
+            let before = self.pending.len();
+            match self.resampler.as_mut() {
+                Some(r) if more => r.push(&self.decoded, &mut self.pending),
+                Some(r) => r.finish(&mut self.pending),
+                None => {
+                    self.pending.extend_from_slice(&self.decoded);
+                    Ok(())
+                }
+            }
+            .map_err(|e| MediaError::new(ErrorCode::Internal, e))?;
+            if self.skip > 0 {
+                let got = ((self.pending.len() - before) / ch) as u64;
+                let drop = self.skip.min(got) as usize;
+                self.pending.drain(before..before + drop * ch);
+                self.skip -= drop as u64;
+            }
+            self.eof = !more;
+        }
+        let n = (self.pending.len() / ch).min(frames);
+        out.extend_from_slice(&self.pending[..n * ch]);
+        self.pending.drain(..n * ch);
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    /// Whether the file has ended after what was read and what remains pending.
+    pub fn at_end(&self) -> bool {
+        self.eof && self.pending.is_empty()
+    }
+}
+
+/// Opens `path` at `start_sample` (48 kHz frames) and spawns the PCM producer thread. The
 /// channel holds `queue_packets` packets: the thread blocks when the session is not sending.
-pub fn start_decode(
+pub fn start_pcm(
     path: PathBuf,
     start_sample: u64,
     frames_per_packet: usize,
     queue_packets: usize,
-) -> Result<DecodeJob, MediaError> {
-    let mut src = SourceDecoder::open(&path)?;
-    let rate = src.info.sample_rate;
-    let channels = src.info.channels;
-    let total_samples = src.output_frames();
-    if let Some(total) = total_samples {
-        if start_sample >= total {
-            return Err(MediaError::new(
-                ErrorCode::InvalidParameter,
-                format!("position is past the end of the track ({total} frames)"),
-            ));
-        }
-    }
-    let src_start = start_sample * rate as u64 / STREAM_SAMPLE_RATE as u64;
-    src.seek_to_frame(src_start)?;
-    let mut resampler = if rate == STREAM_SAMPLE_RATE {
-        None
-    } else {
-        Some(To48k::new(rate, channels).map_err(|e| MediaError::new(ErrorCode::Internal, e))?)
-    };
+) -> Result<StreamJob, MediaError> {
+    let mut reader = PcmReader::open(&path, start_sample)?;
+    let channels = reader.channels;
+    let total_samples = reader.total_frames();
+    check_start(start_sample, total_samples)?;
     let (tx, rx) = mpsc::channel(queue_packets.max(1));
-    let name = format!("decode-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let packet_samples = frames_per_packet * channels;
-            let mut decoded = Vec::new();
-            let mut pending: Vec<f32> = Vec::with_capacity(packet_samples * 2);
-            let mut sent_frames = 0u64;
-            let send = |ev: DecodeEvent| tx.blocking_send(ev).is_ok();
-            let result = loop {
-                decoded.clear();
-                let more = match src.next_into(&mut decoded) {
-                    Ok(m) => m,
-                    Err(e) => break Err(e),
-                };
-                let r = match resampler.as_mut() {
-                    Some(r) if more => r.push(&decoded, &mut pending),
-                    Some(r) => r.finish(&mut pending),
-                    None => {
-                        pending.extend_from_slice(&decoded);
-                        Ok(())
-                    }
-                };
-                if let Err(e) = r {
-                    break Err(MediaError::new(ErrorCode::Internal, e));
-                }
-                let mut at = 0;
-                while pending.len() - at >= packet_samples || (!more && pending.len() > at) {
-                    let end = (at + packet_samples).min(pending.len());
-                    sent_frames += ((end - at) / channels) as u64;
-                    if !send(DecodeEvent::Audio(pending[at..end].to_vec())) {
+    spawn_named(&path, "pcm", move || {
+        let send = |ev: StreamEvent| tx.blocking_send(ev).is_ok();
+        loop {
+            let mut samples = Vec::with_capacity(frames_per_packet * channels);
+            let sample_pos = reader.position();
+            match reader.read(frames_per_packet, &mut samples) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if !send(StreamEvent::Pcm { sample_pos, samples }) {
                         return; // the session is gone
                     }
-                    at = end;
                 }
-                pending.drain(..at);
-                if !more {
-                    break Ok(());
+                Err(e) => {
+                    let _ = send(StreamEvent::Error(e));
+                    return;
                 }
-            };
-            let ev = match result {
-                Ok(()) => {
-                    let total = start_sample + sent_frames;
-                    match total_samples {
-                        Some(expected) if total < expected => DecodeEvent::Error(MediaError::new(
-                            ErrorCode::MediaTruncated,
-                            format!("file ends after {total} of its declared {expected} frames (48 kHz)"),
-                        )),
-                        _ => DecodeEvent::End { total_samples: total },
-                    }
-                }
-                Err(e) => DecodeEvent::Error(e),
-            };
-            let _ = send(ev);
-        })
-        .map_err(|e| MediaError::new(ErrorCode::Internal, format!("cannot start decoder thread: {e}")))?;
-    Ok(DecodeJob { rx, channels, start_sample, total_samples })
+            }
+        }
+        let _ = send(end_event(reader.position(), total_samples));
+    })?;
+    Ok(StreamJob { rx, channels, start_sample, total_samples, pre_skip: 0 })
+}
+
+/// Refuses a start at or past the end of a track of known length.
+pub fn check_start(start_sample: u64, total_samples: Option<u64>) -> Result<(), MediaError> {
+    match total_samples {
+        Some(total) if start_sample >= total => Err(MediaError::new(
+            ErrorCode::InvalidParameter,
+            format!("position is past the end of the track ({:.3} s)", total as f64 / STREAM_SAMPLE_RATE as f64),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `End`, or `MediaTruncated` when the file ended before its declared length.
+pub fn end_event(total: u64, expected: Option<u64>) -> StreamEvent {
+    match expected {
+        Some(expected) if total < expected => StreamEvent::Error(MediaError::new(
+            ErrorCode::MediaTruncated,
+            format!("file ends after {total} of its declared {expected} frames (48 kHz)"),
+        )),
+        _ => StreamEvent::End { total_samples: total },
+    }
+}
+
+/// Spawns a named producer thread.
+pub fn spawn_named(path: &Path, kind: &str, f: impl FnOnce() + Send + 'static) -> Result<(), MediaError> {
+    let name = format!("{kind}-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| MediaError::new(ErrorCode::Internal, format!("cannot start producer thread: {e}")))
 }
 
 /// Decodes a whole file to 48 kHz interleaved f32 on the calling thread (tools and benches).
 pub fn decode_all(path: &Path) -> Result<(Vec<f32>, usize), MediaError> {
-    let mut src = SourceDecoder::open(path)?;
-    let (rate, ch) = (src.info.sample_rate, src.info.channels);
-    let mut resampler = if rate == STREAM_SAMPLE_RATE {
-        None
-    } else {
-        Some(To48k::new(rate, ch).map_err(|e| MediaError::new(ErrorCode::Internal, e))?)
-    };
+    let mut reader = PcmReader::open(path, 0)?;
     let mut out = Vec::new();
-    let mut decoded = Vec::new();
-    loop {
-        decoded.clear();
-        let more = src.next_into(&mut decoded)?;
-        match resampler.as_mut() {
-            Some(r) if more => r.push(&decoded, &mut out).map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
-            Some(r) => r.finish(&mut out).map_err(|e| MediaError::new(ErrorCode::Internal, e))?,
-            None => out.extend_from_slice(&decoded),
-        }
-        if !more {
-            return Ok((out, ch));
-        }
-    }
+    while reader.read(48_000, &mut out)? > 0 {}
+    Ok((out, reader.channels))
 }

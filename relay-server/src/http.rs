@@ -5,16 +5,25 @@ use std::sync::Arc;
 
 use actix_files::{Files, NamedFile};
 use actix_web::{dev::Server, http::StatusCode, web, App, HttpResponse, HttpServer, ResponseError};
-use serde::Serialize;
-use stream_core::control::ErrorCode;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use stream_core::control::{ErrorCode, OpusParams, MAX_OPUS_BITRATE, MIN_OPUS_BITRATE};
+use stream_core::STREAM_SAMPLE_RATE;
 
-use crate::library::Library;
+use crate::library::{Library, TrackInfo};
+use crate::metrics::Metrics;
+use crate::ogg_stream::OggOpusWriter;
+use crate::opus_stream::{start_opus, OpusSettings, OpusSource, PacketCache, CHUNK_PACKETS, PACKET_FRAMES};
 use crate::Config;
 
 /// What every request handler shares.
 pub struct AppState {
     pub config: Config,
     pub library: Library,
+    pub cache: Arc<PacketCache>,
+    pub metrics: Metrics,
+    /// Pre-skip of the default music encoding (the same for every libopus setting at 48 kHz).
+    pub opus_pre_skip: u32,
 }
 
 /// An HTTP error with a stable code: `{"code": ..., "error": ...}`.
@@ -45,13 +54,157 @@ async fn tracks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.library.tracks())
 }
 
-async fn track(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let t = state.library.get(&id).ok_or_else(|| ApiError {
+fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a TrackInfo, ApiError> {
+    state.library.get(id).ok_or_else(|| ApiError {
         status: StatusCode::NOT_FOUND,
         code: ErrorCode::UnknownTrack,
         error: "no track with that id".into(),
-    })?;
-    Ok(HttpResponse::Ok().json(t))
+    })
+}
+
+fn playable(t: &TrackInfo) -> Result<(), ApiError> {
+    if t.playable {
+        return Ok(());
+    }
+    Err(ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: t.error_code.unwrap_or(ErrorCode::UnsupportedFormat),
+        error: format!("track cannot be played: {}", t.error.clone().unwrap_or_default()),
+    })
+}
+
+/// How a track is cut for streaming and caching.
+#[derive(Serialize)]
+struct Layout {
+    sample_rate: u32,
+    codecs: [&'static str; 3],
+    supports_seeking: bool,
+    opus_pre_skip: u32,
+    packet_frames: u64,
+    chunk_packets: u64,
+    chunk_frames: u64,
+    chunks: Option<u64>,
+}
+
+async fn track(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let t = find(&state, &id)?;
+    let pre_skip = state.opus_pre_skip as u64;
+    let layout = Layout {
+        sample_rate: STREAM_SAMPLE_RATE,
+        codecs: ["opus", "pcm_s16", "pcm_f32"],
+        supports_seeking: t.playable,
+        opus_pre_skip: state.opus_pre_skip,
+        packet_frames: PACKET_FRAMES,
+        chunk_packets: CHUNK_PACKETS,
+        chunk_frames: CHUNK_PACKETS * PACKET_FRAMES,
+        chunks: t.total_samples.map(|n| (n + pre_skip).div_ceil(PACKET_FRAMES).div_ceil(CHUNK_PACKETS)),
+    };
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    v["layout"] = serde_json::to_value(layout).unwrap_or_default();
+    v["supports_seeking"] = serde_json::Value::Bool(t.playable);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// `GET /api/tracks/{id}/original`: the file itself, with Range support (206, 416).
+async fn original(state: web::Data<AppState>, id: web::Path<String>) -> Result<NamedFile, ApiError> {
+    let t = find(&state, &id)?;
+    NamedFile::open_async(&t.path).await.map_err(|e| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: ErrorCode::UnknownTrack,
+        error: format!("file unavailable: {e}"),
+    })
+}
+
+#[derive(Deserialize)]
+struct OggQuery {
+    bitrate: Option<u32>,
+    complexity: Option<u8>,
+    profile: Option<String>,
+}
+
+/// `GET /api/tracks/{id}/stream.ogg`: the track as Ogg Opus, streamed as it is encoded (or
+/// straight from the chunk cache).
+async fn stream_ogg(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    q: web::Query<OggQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let t = find(&state, &id)?;
+    playable(t)?;
+    let bad = |error: String| ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::InvalidParameter, error };
+    let mut params = OpusParams::default();
+    match q.profile.as_deref() {
+        None | Some("music") => {}
+        Some("voice") => params.voice = true,
+        Some(_) => return Err(bad("profile must be music or voice".into())),
+    }
+    if let Some(b) = q.bitrate {
+        if !(MIN_OPUS_BITRATE..=MAX_OPUS_BITRATE).contains(&b) {
+            return Err(bad(format!("bitrate must be from {MIN_OPUS_BITRATE} to {MAX_OPUS_BITRATE}")));
+        }
+        params.bitrate = Some(b);
+    }
+    if let Some(c) = q.complexity {
+        if c > 10 {
+            return Err(bad("complexity must be from 0 to 10".into()));
+        }
+        params.complexity = Some(c);
+    }
+    let settings = OpusSettings::resolve(&params, t.channels);
+    let src = OpusSource { path: t.path.clone(), track_id: t.id.clone(), settings, cache: state.cache.clone() };
+    let job = web::block(move || start_opus(src, 0, 16))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: ErrorCode::Internal,
+            error: e.to_string(),
+        })?
+        .map_err(|e| ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: e.code, error: e.message })?;
+    let mut tags: Vec<(&str, &str)> = vec![("TITLE", t.title.as_str())];
+    if let Some(a) = &t.artist {
+        tags.push(("ARTIST", a));
+    }
+    if let Some(a) = &t.album {
+        tags.push(("ALBUM", a));
+    }
+    let serial = u32::from_str_radix(&t.id[1..9], 16).unwrap_or(1);
+    let mut writer =
+        OggOpusWriter::new(serial, settings.channels, job.pre_skip, t.sample_rate, &tags).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: ErrorCode::Internal,
+            error: e.to_string(),
+        })?;
+    let head = writer.take();
+    state.metrics.ogg_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let body =
+        futures_util::stream::unfold((job.rx, writer, Some(head), false), |(mut rx, mut w, head, done)| async move {
+            if let Some(h) = head {
+                return Some((Ok::<Bytes, std::io::Error>(h), (rx, w, None, done)));
+            }
+            if done {
+                return None;
+            }
+            loop {
+                let ev = rx.recv().await?;
+                match w.event(ev) {
+                    Ok(finished) => {
+                        let bytes = w.take();
+                        if finished || !bytes.is_empty() {
+                            return Some((Ok(bytes), (rx, w, None, finished)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ogg stream failed");
+                        return Some((Err(e), (rx, w, None, true)));
+                    }
+                }
+            }
+        });
+    Ok(HttpResponse::Ok().content_type("audio/ogg").insert_header(("Cache-Control", "no-store")).streaming(body))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.cache))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -67,7 +220,12 @@ async fn not_found() -> HttpResponse {
 pub fn build(config: Config, listener: TcpListener) -> std::io::Result<Server> {
     let library = Library::scan(&config.media)?;
     tracing::info!(tracks = library.tracks().len(), media = %config.media.display(), "library scanned");
-    let state = web::Data::from(Arc::new(AppState { config, library }));
+    let cache = Arc::new(PacketCache::new(config.cache_mb * 1024 * 1024));
+    let opus_pre_skip = OpusSettings::resolve(&OpusParams::default(), 2)
+        .pre_skip()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let state =
+        web::Data::from(Arc::new(AppState { config, library, cache, metrics: Metrics::default(), opus_pre_skip }));
     let server = HttpServer::new(move || {
         let cfg = &state.config;
         let index = cfg.web_dir.join("index.html");
@@ -75,7 +233,10 @@ pub fn build(config: Config, listener: TcpListener) -> std::io::Result<Server> {
             .app_data(state.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/api/tracks", web::get().to(tracks))
+            .route("/metrics", web::get().to(metrics))
             .route("/api/tracks/{id}", web::get().to(track))
+            .route("/api/tracks/{id}/original", web::get().to(original))
+            .route("/api/tracks/{id}/stream.ogg", web::get().to(stream_ogg))
             .route("/ws", web::get().to(crate::session::ws_route))
             .route(
                 "/",

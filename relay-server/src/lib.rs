@@ -6,6 +6,9 @@ pub mod config;
 pub mod decode;
 pub mod http;
 pub mod library;
+pub mod metrics;
+pub mod ogg_stream;
+pub mod opus_stream;
 pub mod resample;
 pub mod session;
 

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
-use stream_core::wire::{encode_pcm_frame, Codec, FLAG_DISCONTINUITY};
+use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, OpusParams, ServerMessage, StreamStart};
+use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader, FLAG_DISCONTINUITY};
 use stream_core::STREAM_SAMPLE_RATE;
 
-use crate::decode::{start_decode, DecodeEvent};
+use crate::decode::{start_pcm, StreamEvent, StreamJob};
 use crate::http::AppState;
+use crate::opus_stream::{start_opus, OpusSettings, OpusSource, PACKETS_PER_FRAME, PACKET_FRAMES};
 
 /// Largest WebSocket message accepted at all; beyond it the connection closes with 1009
 /// (RFC 6455 7.4.1, "message too big"). Between [`stream_core::control::MAX_CONTROL_MESSAGE_BYTES`]
@@ -27,15 +28,24 @@ pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 /// Decoded packets queued between the decode thread and the session.
 const DECODE_QUEUE_PACKETS: usize = 8;
 
+/// What was asked for, kept so that `seek` can restart it elsewhere.
+#[derive(Clone)]
+struct Request {
+    track_id: String,
+    codec: Codec,
+    opus: OpusParams,
+}
+
 struct Playback {
     session: u32,
     codec: Codec,
+    first_frame: bool,
     channels: u8,
     start_pos: u64,
     next_pos: u64,
     acked_pos: u64,
     first_send: Option<Instant>,
-    job: crate::decode::DecodeJob,
+    job: StreamJob,
     frame_buf: Vec<u8>,
 }
 
@@ -59,7 +69,7 @@ impl Playback {
 
 enum Step {
     Incoming(Option<Result<AggregatedMessage, ProtocolError>>),
-    Decoded(Option<DecodeEvent>),
+    Decoded(Option<StreamEvent>),
     Tick,
 }
 
@@ -84,7 +94,9 @@ async fn send_msg(ws: &mut Session, msg: &ServerMessage) -> bool {
 
 async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
     let window_frames = state.config.send_ahead_ms as u64 * STREAM_SAMPLE_RATE as u64 / 1000;
+    state.metrics.sessions_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut playback: Option<Playback> = None;
+    let mut current: Option<Request> = None;
     let mut next_session: u32 = 1;
     let mut close_reason: Option<CloseReason> = None;
     loop {
@@ -120,7 +132,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             Step::Incoming(Some(Ok(msg))) => match msg {
                 AggregatedMessage::Text(text) => match parse_client_message(&text) {
                     Ok(cmd) => {
-                        if !handle_command(&state, &mut ws, &mut playback, &mut next_session, cmd).await {
+                        if !handle_command(&state, &mut ws, &mut playback, &mut current, &mut next_session, cmd).await {
                             break;
                         }
                     }
@@ -154,14 +166,14 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             Step::Decoded(ev) => {
                 let Some(p) = playback.as_mut() else { continue };
                 match ev {
-                    Some(DecodeEvent::Audio(samples)) => {
-                        let flags = if p.next_pos == p.start_pos { FLAG_DISCONTINUITY } else { 0 };
+                    Some(StreamEvent::Pcm { sample_pos, samples }) => {
+                        let flags = if std::mem::take(&mut p.first_frame) { FLAG_DISCONTINUITY } else { 0 };
                         if encode_pcm_frame(
                             p.codec,
                             p.channels,
                             flags,
                             p.session,
-                            p.next_pos,
+                            sample_pos,
                             &samples,
                             &mut p.frame_buf,
                         )
@@ -171,12 +183,36 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             continue;
                         }
                         p.first_send.get_or_insert_with(Instant::now);
-                        p.next_pos += (samples.len() / p.channels as usize) as u64;
+                        p.next_pos = sample_pos + (samples.len() / p.channels as usize) as u64;
+                        state.metrics.count_frame(p.frame_buf.len());
                         if ws.binary(p.frame_buf.clone()).await.is_err() {
                             break;
                         }
                     }
-                    Some(DecodeEvent::End { total_samples }) => {
+                    Some(StreamEvent::Packets { first_packet, packets }) => {
+                        let flags = if std::mem::take(&mut p.first_frame) { FLAG_DISCONTINUITY } else { 0 };
+                        let header = FrameHeader {
+                            codec: Codec::Opus,
+                            channels: p.channels,
+                            flags,
+                            session: p.session,
+                            sample_pos: first_packet * PACKET_FRAMES,
+                            frame_count: (packets.len() as u64 * PACKET_FRAMES) as u32,
+                        };
+                        if encode_opus_frame(&header, &packets, &mut p.frame_buf).is_none() {
+                            tracing::error!("cannot frame {} opus packets", packets.len());
+                            continue;
+                        }
+                        p.first_send.get_or_insert_with(Instant::now);
+                        // Pacing counts decoded output, which trails the encoder input by pre-skip.
+                        p.next_pos = ((first_packet + packets.len() as u64) * PACKET_FRAMES)
+                            .saturating_sub(p.job.pre_skip as u64);
+                        state.metrics.count_frame(p.frame_buf.len());
+                        if ws.binary(p.frame_buf.clone()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(StreamEvent::End { total_samples }) => {
                         let m = ServerMessage::AudioStreamEnd {
                             session: p.session,
                             total_samples,
@@ -187,7 +223,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             break;
                         }
                     }
-                    Some(DecodeEvent::Error(e)) => {
+                    Some(StreamEvent::Error(e)) => {
                         tracing::warn!(session = p.session, error = %e, "stream failed");
                         let m = ServerMessage::error(p.session, e.code, e.message);
                         playback = None;
@@ -208,6 +244,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
         }
     }
     drop(playback);
+    state.metrics.sessions_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     let _ = ws.close(close_reason).await;
 }
 
@@ -216,77 +253,25 @@ async fn handle_command(
     state: &Arc<AppState>,
     ws: &mut Session,
     playback: &mut Option<Playback>,
+    current: &mut Option<Request>,
     next_session: &mut u32,
     cmd: ClientMessage,
 ) -> bool {
     match cmd {
-        ClientMessage::Play { track_id, position_s, codec } => {
-            *playback = None; // stops the previous decode thread
-            let session = *next_session;
-            *next_session = next_session.wrapping_add(1).max(1);
-            let Some(track) = state.library.get(&track_id) else {
-                let shown: String = track_id.chars().take(64).collect();
-                return send_msg(
-                    ws,
-                    &ServerMessage::error(session, ErrorCode::UnknownTrack, format!("no track with id {shown:?}")),
-                )
-                .await;
-            };
-            if !track.playable {
-                let code = track.error_code.unwrap_or(ErrorCode::UnsupportedFormat);
-                let why = track.error.clone().unwrap_or_default();
-                return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}")))
-                    .await;
-            }
-            if codec == Codec::Opus {
-                return send_msg(
-                    ws,
-                    &ServerMessage::error(
-                        session,
-                        ErrorCode::UnsupportedCodec,
-                        "opus is not streamed by this server yet; use pcm_f32 or pcm_s16",
-                    ),
-                )
-                .await;
-            }
-            let start_sample = (position_s * STREAM_SAMPLE_RATE as f64).round() as u64;
-            let path = track.path.clone();
-            let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
-            let job = match web::block(move || start_decode(path, start_sample, fpp, DECODE_QUEUE_PACKETS)).await {
-                Ok(Ok(job)) => job,
-                Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
-                Err(e) => {
-                    return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await
-                }
-            };
-            let start = StreamStart {
-                session,
-                track_id: track.id.clone(),
-                codec: codec.name().to_owned(),
-                sample_rate: STREAM_SAMPLE_RATE,
-                channels: job.channels as u8,
-                total_duration: job.total_samples.map_or(track.duration_s, |n| n as f64 / STREAM_SAMPLE_RATE as f64),
-                total_samples: job.total_samples,
-                start_position_s: start_sample as f64 / STREAM_SAMPLE_RATE as f64,
-                start_sample,
-                frames_per_packet: fpp as u32,
-                send_ahead_ms: state.config.send_ahead_ms,
-            };
-            *playback = Some(Playback {
-                session,
-                codec,
-                channels: job.channels as u8,
-                start_pos: start_sample,
-                next_pos: start_sample,
-                acked_pos: start_sample,
-                first_send: None,
-                job,
-                frame_buf: Vec::new(),
-            });
-            send_msg(ws, &ServerMessage::AudioStreamStart(start)).await
+        ClientMessage::Play { track_id, position_s, codec, opus } => {
+            let req = Request { track_id, codec, opus };
+            start(state, ws, playback, current, next_session, req, position_s).await
         }
+        ClientMessage::Seek { position_s } => match current.clone() {
+            Some(req) => start(state, ws, playback, current, next_session, req, position_s).await,
+            None => {
+                send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "seek needs a track: play one first"))
+                    .await
+            }
+        },
         ClientMessage::Stop => {
             *playback = None;
+            *current = None;
             true
         }
         ClientMessage::Ack { session, sample_pos } => {
@@ -298,4 +283,86 @@ async fn handle_command(
         ClientMessage::Ping { id } => send_msg(ws, &ServerMessage::Pong { id }).await,
         _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported")).await,
     }
+}
+
+/// Starts `req` at `position_s` as a new session, replacing any current one.
+async fn start(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    playback: &mut Option<Playback>,
+    current: &mut Option<Request>,
+    next_session: &mut u32,
+    req: Request,
+    position_s: f64,
+) -> bool {
+    *playback = None; // stops the previous producer thread
+    let session = *next_session;
+    *next_session = next_session.wrapping_add(1).max(1);
+    let Some(track) = state.library.get(&req.track_id) else {
+        let shown: String = req.track_id.chars().take(64).collect();
+        return send_msg(
+            ws,
+            &ServerMessage::error(session, ErrorCode::UnknownTrack, format!("no track with id {shown:?}")),
+        )
+        .await;
+    };
+    if !track.playable {
+        let code = track.error_code.unwrap_or(ErrorCode::UnsupportedFormat);
+        let why = track.error.clone().unwrap_or_default();
+        return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}"))).await;
+    }
+    let start_sample = (position_s * STREAM_SAMPLE_RATE as f64).round() as u64;
+    let path = track.path.clone();
+    let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
+    let settings = (req.codec == Codec::Opus).then(|| OpusSettings::resolve(&req.opus, track.channels));
+    let opus_src = settings.map(|settings| OpusSource {
+        path: path.clone(),
+        track_id: track.id.clone(),
+        settings,
+        cache: state.cache.clone(),
+    });
+    let produced = web::block(move || match opus_src {
+        Some(src) => start_opus(src, start_sample, DECODE_QUEUE_PACKETS),
+        None => start_pcm(path, start_sample, fpp, DECODE_QUEUE_PACKETS),
+    })
+    .await;
+    let job = match produced {
+        Ok(Ok(job)) => job,
+        Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
+        Err(e) => return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await,
+    };
+    let start = StreamStart {
+        session,
+        track_id: track.id.clone(),
+        codec: req.codec.name().to_owned(),
+        sample_rate: STREAM_SAMPLE_RATE,
+        channels: job.channels as u8,
+        total_duration: job.total_samples.map_or(track.duration_s, |n| n as f64 / STREAM_SAMPLE_RATE as f64),
+        total_samples: job.total_samples,
+        start_position_s: start_sample as f64 / STREAM_SAMPLE_RATE as f64,
+        start_sample,
+        frames_per_packet: if settings.is_some() {
+            (PACKETS_PER_FRAME as u64 * PACKET_FRAMES) as u32
+        } else {
+            fpp as u32
+        },
+        send_ahead_ms: state.config.send_ahead_ms,
+        pre_skip: job.pre_skip,
+        bitrate: settings.map(|s| s.bitrate),
+        complexity: settings.map(|s| s.complexity),
+    };
+    *playback = Some(Playback {
+        session,
+        codec: req.codec,
+        first_frame: true,
+        channels: job.channels as u8,
+        start_pos: start_sample,
+        next_pos: start_sample,
+        acked_pos: start_sample,
+        first_send: None,
+        job,
+        frame_buf: Vec::new(),
+    });
+    *current = Some(req);
+    send_msg(ws, &ServerMessage::AudioStreamStart(start)).await
 }
