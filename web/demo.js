@@ -65,7 +65,7 @@ player.addEventListener('error', (e) => {
 });
 player.addEventListener('stream_start', (e) => {
   const d = e.detail;
-  $('st-stream').textContent = `${d.codec} · ${d.sample_rate / 1000} kHz · ${d.channels} ch`;
+  $('st-stream').textContent = `${d.codec}${d.bitrate ? ' ' + Math.round(d.bitrate / 1000) + 'k' : ''} · ${d.channels} ch`;
 });
 player.addEventListener('stats', (e) => {
   const s = e.detail;

@@ -10,7 +10,7 @@ const S = {
   STATE: 0, SESSION: 1, BUFFERED_FRAMES: 2, PLAY_POS: 3, WRITE_POS: 4, UNDERRUNS: 5,
   UNDERRUN_FRAMES: 6, FRAMES_RENDERED: 7, STREAM_FRAMES_RENDERED: 8, DROPPED_FRAMES: 9,
   LATE_FRAMES: 10, GAP_FRAMES: 11, BAD_FRAMES: 12, STALE_FRAMES: 13, FADES: 14,
-  START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17,
+  START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17, PREROLL_FRAMES: 18,
 };
 
 export class StreamPlayer extends EventTarget {
@@ -75,6 +75,7 @@ export class StreamPlayer extends EventTarget {
     node.port.onmessage = (e) => this._onWorklet(e.data);
 
     const worker = new Worker(new URL('worklet/worker.js', base), { type: 'module', name: 'stream-socket' });
+    this._opusSupported = new Promise((ok) => { this._resolveOpus = ok; });
     worker.onmessage = (e) => this._onWorker(e.data);
     worker.onerror = (e) => this._emit('error', { code: 'worker_error', error: String(e.message || e) });
     this.worker = worker;
@@ -85,7 +86,13 @@ export class StreamPlayer extends EventTarget {
     this._statsTimer = setInterval(() => node.port.postMessage({ t: 'poll', id: 1 }), this.opts.statsIntervalMs);
   }
 
-  /** Plays a library track. @param {string} trackId @param {{positionS?: number, codec?: string}} [o] */
+  /**
+   * Plays a library track.
+   * @param {string} trackId
+   * @param {{positionS?: number, codec?: 'opus'|'pcm_s16'|'pcm_f32', bitrate?: number, profile?: 'music'|'voice'}} [o]
+   *   codec defaults to opus; where WebCodecs cannot decode Opus the player falls back to
+   *   pcm_s16 and fires a `codecfallback` event.
+   */
   async play(trackId, o = {}) {
     this._playPerf = performance.now(); // the request: time to first audio counts from here
     this._ttfaMs = null;
@@ -99,8 +106,24 @@ export class StreamPlayer extends EventTarget {
       }
     }
     this.track = trackId;
+    let codec = o.codec || 'opus';
+    if (codec === 'opus' && !(await this._opusSupported)) {
+      codec = 'pcm_s16';
+      this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'WebCodecs AudioDecoder cannot decode Opus in this browser' });
+    }
+    this.codec = codec;
     this._setState('connecting');
-    this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec: o.codec || 'pcm_f32' });
+    this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec, bitrate: o.bitrate, profile: o.profile });
+  }
+
+  /** Moves the current track to `positionS` seconds (a new stream from the server). */
+  async seek(positionS) {
+    if (!this.worker || !this.track) return;
+    this._playPerf = performance.now();
+    this._ttfaMs = null;
+    this._playSeq = (this._playSeq || 0) + 1;
+    this._awaitSeq = this._playSeq;
+    this.worker.postMessage({ cmd: 'seek', positionS });
   }
 
   /** Fades out and stops. */
@@ -120,6 +143,7 @@ export class StreamPlayer extends EventTarget {
   }
 
   _onWorker({ ev, data }) {
+    if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
     if (ev === 'stream_start') {
       this.streamInfo = data;
       // The first stream started after the latest play() is the one its time to first audio is for.
@@ -165,6 +189,9 @@ export class StreamPlayer extends EventTarget {
       gapFrames: v[S.GAP_FRAMES],
       badFrames: v[S.BAD_FRAMES] + m.refused,
       fades: v[S.FADES],
+      prerollFrames: v[S.PREROLL_FRAMES],
+      codec: this.streamInfo?.codec ?? null,
+      bitrate: this.streamInfo?.bitrate ?? null,
       startClock: v[S.START_CLOCK],
       firstAudioClock: firstAudio,
       timeToFirstAudioMs: v[S.SESSION] === this._ttfaSession ? this._ttfaMs : null,

@@ -8,7 +8,7 @@
 import './polyfill.js';
 import { initSync, WasmEngine } from '../pkg/engine_wasm.js';
 
-const STATS_LEN = 18;
+const STATS_LEN = 19;
 const QUANTUM = 128;
 
 class StreamProcessor extends AudioWorkletProcessor {
@@ -50,6 +50,13 @@ class StreamProcessor extends AudioWorkletProcessor {
         if (bytes.length > this.input.length) { this.refused++; return; }
         this.input.set(bytes);
         if (this.engine.push_input(bytes.length) !== 0) this.refused++;
+        return;
+      }
+      case 'pcm': {
+        const bytes = new Uint8Array(m.buf);
+        if (bytes.length > this.input.length) { this.refused++; return; }
+        this.input.set(bytes);
+        if (this.engine.push_pcm_input(m.session, m.pos, m.channels, bytes.length / 4 / m.channels) !== 0) this.refused++;
         return;
       }
       case 'start': this.engine.start(m.session, m.startSample); return;

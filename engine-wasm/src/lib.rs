@@ -36,7 +36,8 @@ pub mod stat {
     /// -1 until the first audible sample.
     pub const FIRST_AUDIO_CLOCK: usize = 16;
     pub const CAPACITY_FRAMES: usize = 17;
-    pub const LEN: usize = 18;
+    pub const PREROLL_FRAMES: usize = 18;
+    pub const LEN: usize = 19;
 }
 
 /// Result codes of [`WasmEngine::push_input`].
@@ -55,6 +56,8 @@ pub struct WasmEngine {
     left: Vec<f32>,
     right: Vec<f32>,
     stats: Vec<f64>,
+    /// Decoded PCM copied out of `input` (which has no f32 alignment guarantee).
+    pcm: Vec<f32>,
 }
 
 #[wasm_bindgen]
@@ -69,6 +72,7 @@ impl WasmEngine {
             left: vec![0.0; MAX_RENDER_FRAMES],
             right: vec![0.0; MAX_RENDER_FRAMES],
             stats: vec![0.0; stat::LEN],
+            pcm: vec![0.0; INPUT_CAPACITY_BYTES / 4],
         };
         e.update_stats();
         e
@@ -94,6 +98,21 @@ impl WasmEngine {
             Err(PushError::Wire(_)) => push::BAD_FRAME,
             Err(PushError::NotPcm) => push::NOT_PCM,
         }
+    }
+
+    /// Takes decoded PCM that JS wrote at [`Self::input_ptr`]: `frames` interleaved f32 frames
+    /// of `channels` channels (native byte order, as a `Float32Array` writes them), first frame
+    /// at `sample_pos` of `session`. What the Worker posts after decoding Opus.
+    pub fn push_pcm_input(&mut self, session: u32, sample_pos: f64, channels: usize, frames: usize) -> i32 {
+        let n = frames * channels;
+        if channels == 0 || n * 4 > self.input.len() {
+            return push::TOO_LONG;
+        }
+        for (dst, b) in self.pcm[..n].iter_mut().zip(self.input.chunks_exact(4)) {
+            *dst = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        self.engine.push_pcm(session, sample_pos.max(0.0) as u64, channels, &self.pcm[..n]);
+        push::OK
     }
 
     /// Starts session `session` whose first frame is at `start_pos` (frames from the track start).
@@ -153,6 +172,7 @@ impl WasmEngine {
         v[stat::START_CLOCK] = s.start_clock.map_or(-1.0, |c| c as f64);
         v[stat::FIRST_AUDIO_CLOCK] = s.first_audio_clock.map_or(-1.0, |c| c as f64);
         v[stat::CAPACITY_FRAMES] = self.engine.capacity_frames() as f64;
+        v[stat::PREROLL_FRAMES] = s.preroll_frames as f64;
     }
 
     pub fn stats_ptr(&self) -> *const f64 {

@@ -98,6 +98,24 @@ fn counter_is_exact_and_memory_never_grows_while_rendering() {
 }
 
 #[wasm_bindgen_test]
+fn decoded_pcm_lands_at_its_position_after_preroll() {
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    e.start(2, 1000.0);
+    // 1200 stereo frames from position 400: 600 frames of pre-roll, then 600 from 1000.
+    let pcm: Vec<f32> = (400..1600).flat_map(|p| [p as f32, -(p as f32)]).collect();
+    let bytes: Vec<u8> = pcm.iter().flat_map(|x| x.to_ne_bytes()).collect();
+    write_input(&e, &bytes);
+    assert_eq!(e.push_pcm_input(2, 400.0, 2, 1200), push::OK);
+    let s = stats(&mut e);
+    assert_eq!((s[stat::PREROLL_FRAMES], s[stat::WRITE_POS], s[stat::BUFFERED_FRAMES]), (600.0, 1600.0, 600.0));
+    for _ in 0..2 {
+        e.render(128, 0.0); // through the 1 ms start fade
+    }
+    let (l, r) = out(&e, 128);
+    assert_eq!((l[0], r[0]), (1128.0, -1128.0));
+}
+
+#[wasm_bindgen_test]
 fn malformed_and_oversized_input_is_refused() {
     let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
     e.start(1, 0.0);

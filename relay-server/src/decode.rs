@@ -64,6 +64,9 @@ pub struct SourceDecoder {
     skip_frames: u64,
     decoded_frames: u64,
     scratch: Vec<f32>,
+    /// Timestamp the next packet should carry; a packet further on means the demuxer skipped
+    /// data it could not read.
+    expected_ts: Option<i64>,
 }
 
 impl SourceDecoder {
@@ -119,7 +122,16 @@ impl SourceDecoder {
                 }
             }
         }
-        Ok(SourceDecoder { format, decoder, track_id, info, skip_frames: 0, decoded_frames: 0, scratch: Vec::new() })
+        Ok(SourceDecoder {
+            format,
+            decoder,
+            track_id,
+            info,
+            skip_frames: 0,
+            decoded_frames: 0,
+            scratch: Vec::new(),
+            expected_ts: None,
+        })
     }
 
     /// Frames at 48 kHz the whole track decodes to, when known.
@@ -138,6 +150,7 @@ impl SourceDecoder {
             .seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id: self.track_id })
             .map_err(|e| MediaError::new(ErrorCode::InvalidParameter, format!("cannot seek there: {e}")))?;
         self.decoder.reset();
+        self.expected_ts = None;
         let required = seeked.required_ts.get().max(0) as u64;
         let actual = seeked.actual_ts.get().max(0) as u64;
         self.skip_frames = required.saturating_sub(actual) + frame.saturating_sub(required);
@@ -159,6 +172,21 @@ impl SourceDecoder {
             if packet.track_id != self.track_id {
                 continue;
             }
+            let pts = packet.pts.get();
+            if let Some(expected) = self.expected_ts {
+                // Before 0 (encoder priming, trimmed) timestamps need not be contiguous.
+                if expected > 0 && pts > expected {
+                    return Err(MediaError::new(
+                        ErrorCode::DecodeError,
+                        format!(
+                            "corrupt data: {} frames could not be read after {:.3} s",
+                            pts - expected,
+                            expected as f64 / self.info.sample_rate as f64
+                        ),
+                    ));
+                }
+            }
+            self.expected_ts = Some(pts.saturating_add(packet.dur.get() as i64));
             match self.decoder.decode(&packet) {
                 Ok(buf) => {
                     let ch = self.info.channels;

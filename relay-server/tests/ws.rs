@@ -282,3 +282,109 @@ fn http_routes_answer_with_json_and_stable_codes() {
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["status"], "ok");
 }
+
+/// Encodes `tone.wav` of `dir` as FLAC with ffmpeg and corrupts its second half.
+fn make_corrupt_flac(dir: &Path) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(dir.join("tone.wav"))
+        .args(["-c:a", "flac"])
+        .arg(dir.join("corrupt.flac"))
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let mut bytes = std::fs::read(dir.join("corrupt.flac")).expect("read");
+    let n = bytes.len();
+    let mut x = 0x9e37_79b9u32;
+    for b in &mut bytes[n / 2..n / 2 + n / 4] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    std::fs::write(dir.join("corrupt.flac"), bytes).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_frames_carry_exact_packet_positions_and_replays_come_from_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_library(dir.path());
+    let server = Server::start(dir.path());
+    let id = server.track_id("tone.wav");
+    let mut ws = connect(&server).await;
+    let mut sizes = Vec::new();
+    for round in 0..2 {
+        send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus"}})).await;
+        let start = next_json(&mut ws).await;
+        assert_eq!(start["type"], "audio_stream_start", "{start}");
+        assert_eq!(start["data"]["codec"], "opus");
+        assert_eq!(start["data"]["bitrate"], 128_000);
+        assert_eq!(start["data"]["pre_skip"], 312);
+        let session = start["data"]["session"].as_u64().expect("session") as u32;
+        let mut next_input = 0u64;
+        let mut packets = 0u64;
+        let mut bytes = 0usize;
+        loop {
+            match ws.next().await.expect("open").expect("ok") {
+                Message::Binary(b) => {
+                    let (h, payload) = FrameHeader::parse(&b).expect("valid frame");
+                    assert_eq!((h.session, h.channels), (session, 2));
+                    assert_eq!(h.sample_pos, next_input, "opus frames are contiguous in encoder input");
+                    let n = stream_core::wire::OpusPackets::new(payload).count() as u64;
+                    assert_eq!(h.frame_count as u64, n * 960);
+                    next_input += h.frame_count as u64;
+                    packets += n;
+                    bytes += b.len();
+                    let ack = (next_input - 312).min(384_000);
+                    send(&mut ws, json!({"type": "ack", "data": {"session": session, "sample_pos": ack}})).await;
+                }
+                Message::Text(t) => {
+                    let end: Value = serde_json::from_str(&t).expect("json");
+                    assert_eq!(end["type"], "audio_stream_end", "{end}");
+                    assert_eq!(end["data"]["total_samples"], 384_000);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Packets until the decoded output (which trails by the pre-skip) covers the track.
+        assert_eq!(packets, (384_000u64 + 312).div_ceil(960), "round {round}");
+        sizes.push(bytes);
+    }
+    assert_eq!(sizes[0], sizes[1], "the replay carries the same packets");
+    assert_eq!(server.metric("relay_cache_misses_total"), 2, "first play: two 5 s chunks encoded");
+    assert_eq!(server.metric("relay_cache_hits_total"), 2, "replay: both from the cache");
+    // Out-of-range encoder settings are refused with a code, and the connection stays.
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus", "bitrate": 900_000}})).await;
+    expect_error(&mut ws, "invalid_parameter").await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus", "complexity": 12}})).await;
+    expect_error(&mut ws, "invalid_parameter").await;
+    send(&mut ws, json!({"type": "seek", "data": {"position_s": -1}})).await;
+    expect_error(&mut ws, "invalid_parameter").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_corrupt_halfway_streams_its_good_part_then_reports_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tone = make_library(dir.path());
+    make_corrupt_flac(dir.path());
+    let server = Server::start(dir.path());
+    let id = server.track_id("corrupt.flac");
+    let mut ws = connect(&server).await;
+    let r = play_all(&mut ws, &id, "pcm_f32", true).await;
+    assert_eq!(r.end["type"], "audio_stream_error", "{}", r.end);
+    assert_eq!(r.end["data"]["code"], "decode_error");
+    let frames = r.samples.len() / 2;
+    assert!(frames > 48_000 * 2 && frames < 384_000, "{frames} frames before the damage");
+    // What was sent is valid: the tone, sample for sample.
+    let first_bad = r.samples.iter().zip(&tone).position(|(&a, &b)| a != b as f32 / 32768.0);
+    assert_eq!(first_bad, None, "of {} samples", r.samples.len());
+    // Opus of the same file fails the same way, after valid frames.
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus"}})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "audio_stream_start");
+    let err = next_json(&mut ws).await;
+    assert_eq!(err["data"]["code"], "decode_error", "{err}");
+    // The connection and the server serve on.
+    let ok = play_all(&mut ws, &server.track_id("tone.wav"), "pcm_s16", true).await;
+    assert_eq!(ok.end["type"], "audio_stream_end");
+}
