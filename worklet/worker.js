@@ -148,7 +148,12 @@ onmessage = async (e) => {
       openSocket();
       clearInterval(ackTimer);
       ackTimer = setInterval(() => worklet.postMessage({ t: 'poll', id: 0 }), 250);
-      toMain('capabilities', { opus: await opusSupported() });
+      {
+        const opus = await opusSupported();
+        // Create and configure the decoder now, so the first Opus stream does not wait for it.
+        if (opus && !decoder) resetDecoder(2);
+        toMain('capabilities', { opus });
+      }
       break;
     case 'play': {
       const data = { track_id: m.trackId, position_s: m.positionS || 0, codec: m.codec };

@@ -1,12 +1,19 @@
-//! `decode_bench MEDIA_DIR`: decode + resample-to-48 kHz throughput of the relay's pipeline as a
-//! multiple of real time, next to `ffmpeg -threads 1` doing the same work (decode, resample to
-//! 48 kHz with soxr, f32 out) on the same file in the same run. Prints BENCH lines.
+//! `decode_bench MEDIA_DIR`: throughput of the relay's pipelines as multiples of real time, next
+//! to `ffmpeg -threads 1` doing the same work on the same file in the same run:
+//! - decode + resample to 48 kHz (ffmpeg: soxr, f32 out) -> `decode_vs_ffmpeg`;
+//! - decode + resample + Opus 128 kbit/s (ffmpeg: `-ar 48000 -c:a libopus -b:a 128k -f ogg`)
+//!   -> `pipeline_vs_ffmpeg`. Ours encodes with the cache off, chunk pre-roll included.
+//! Prints BENCH lines.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use relay_server::decode::decode_all;
+use std::sync::Arc;
+
+use relay_server::decode::{decode_all, StreamEvent};
+use relay_server::opus_stream::{start_opus, OpusSettings, OpusSource, PacketCache};
+use stream_core::control::OpusParams;
 
 const RUNS: usize = 3;
 /// The file is decoded this many times per run (ffmpeg: `-stream_loop`), so that ffmpeg's
@@ -56,4 +63,43 @@ fn main() {
     }
     // The headline figure: the 44.1 kHz FLAC (decode + resample, the common library case).
     println!("BENCH decode_vs_ffmpeg {:.3} ratio", ratios[0]);
+
+    // Decode + resample + Opus encode of the 44.1 kHz FLAC.
+    let path = Path::new(&media).join("aurora-44k.flac");
+    let audio_s = LOOPS as f64 * 24.0;
+    let ours = best_of(|| {
+        for _ in 0..LOOPS {
+            let src = OpusSource {
+                path: path.clone(),
+                track_id: "bench".into(),
+                settings: OpusSettings::resolve(&OpusParams::default(), 2),
+                cache: Arc::new(PacketCache::new(0)),
+            };
+            let mut job = start_opus(src, 0, 64).expect("opus");
+            let mut bytes = 0usize;
+            while let Some(ev) = job.rx.blocking_recv() {
+                match ev {
+                    StreamEvent::Packets { packets, .. } => bytes += packets.iter().map(Vec::len).sum::<usize>(),
+                    StreamEvent::End { .. } => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            std::hint::black_box(bytes);
+        }
+    });
+    let ffmpeg = best_of(|| {
+        let status = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
+            .arg(&path)
+            .args(["-ar", "48000", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg", "-y", "/dev/null"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+    });
+    let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
+    println!("aurora-44k.flac -> opus 128k: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x");
+    println!("BENCH pipeline_x_realtime {ours_x:.1} x");
+    println!("BENCH ffmpeg_pipeline_x_realtime {ff_x:.1} x");
+    println!("BENCH pipeline_vs_ffmpeg {:.3} ratio", ours_x / ff_x);
 }

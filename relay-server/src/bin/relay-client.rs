@@ -173,7 +173,16 @@ async fn fetch(
                 if h.session != s.session || h.codec != codec_v || h.channels != s.channels {
                     bail!("frame does not match the stream: {h:?}");
                 }
-                wire_bytes += bytes.len();
+                // WebSocket framing of a server message: 2 bytes, +2 for 126..65535, +8 beyond.
+                wire_bytes += bytes.len()
+                    + 2
+                    + if bytes.len() >= 65_536 {
+                        8
+                    } else if bytes.len() >= 126 {
+                        2
+                    } else {
+                        0
+                    };
                 if let Some(dec) = opus_out.as_mut() {
                     // Frames carry encoder-input positions; decoded output trails them by pre-skip.
                     let first = h.sample_pos as i64 - s.pre_skip as i64;
@@ -226,7 +235,7 @@ async fn fetch(
         s.start_sample,
         out.display()
     );
-    // Machine-readable: what the WebSocket carried (frames with headers, not counting WebSocket framing).
+    // Machine-readable: what the WebSocket carried for the audio (frames, headers, framing).
     println!(
         "WIRE codec={} bytes={wire_bytes} seconds={seconds:.6} bytes_per_min={:.0}",
         s.codec,
