@@ -178,6 +178,7 @@ export class StreamPlayer extends EventTarget {
       state: engineState,
       session: v[S.SESSION],
       positionS: v[S.PLAY_POS] / rate,
+      playPos: v[S.PLAY_POS],
       bufferedMs: (v[S.BUFFERED_FRAMES] / rate) * 1000,
       capacityMs: (v[S.CAPACITY_FRAMES] / rate) * 1000,
       underruns: v[S.UNDERRUNS],

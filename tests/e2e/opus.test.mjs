@@ -78,7 +78,7 @@ test('opus plays matching the source in level and spectrum; a seek lands on the 
   assert.ok(off2 >= 0);
   const m = rec2.left.length - off2;
   // Engine accounting: frames rendered in this session + the start == the play position.
-  assert.equal(s2.positionS * 48000, targetSample + s2.streamFramesRendered);
+  assert.equal(s2.playPos, targetSample + s2.streamFramesRendered);
   // Audio: skip the 10 ms fade-in, then the rendered audio lines up with the source at the target.
   const skip = 960;
   compare('seek L', rec2.left.subarray(off2 + skip, off2 + m), ref.left.subarray(targetSample + skip, targetSample + m));
