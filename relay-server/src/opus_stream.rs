@@ -434,3 +434,49 @@ fn encode_chunk(
     }
     Ok(Some(chunk))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(track: &str, index: u64) -> ChunkKey {
+        ChunkKey { track_id: track.into(), settings: OpusSettings::resolve(&OpusParams::default(), 2), index }
+    }
+
+    fn chunk(bytes: usize) -> Arc<Chunk> {
+        Arc::new(Chunk { first_packet: 0, packets: Vec::new(), end: None, bytes })
+    }
+
+    #[test]
+    fn lru_stays_within_its_bytes_and_keeps_first_chunks_of_recent_tracks_hot() {
+        let cache = PacketCache::new(1000);
+        cache.insert(key("a", 0), chunk(300));
+        cache.insert(key("a", 1), chunk(300));
+        cache.insert(key("a", 2), chunk(300));
+        assert!(cache.get(&key("a", 1)).is_some()); // a/1 is now more recent than a/2
+        cache.insert(key("b", 3), chunk(300)); // over budget: evicts the LRU chunk that is not hot
+        let (bytes, chunks) = cache.usage();
+        assert!(bytes <= 1000 && chunks == 3, "{bytes} bytes in {chunks} chunks");
+        assert!(cache.get(&key("a", 0)).is_some(), "track a's first chunk is hot, although least recently used");
+        assert!(cache.get(&key("a", 2)).is_none(), "the least recently used other chunk went");
+        assert_eq!(cache.evictions.load(Ordering::Relaxed), 1);
+        assert!(cache.misses.load(Ordering::Relaxed) == 1 && cache.hits.load(Ordering::Relaxed) == 2);
+        // A chunk larger than the whole cache is not kept; a zero-byte cache keeps nothing.
+        cache.insert(key("c", 0), chunk(5000));
+        assert!(cache.get(&key("c", 0)).is_none());
+        let off = PacketCache::new(0);
+        off.insert(key("a", 0), chunk(1));
+        assert!(off.get(&key("a", 0)).is_none());
+    }
+
+    #[test]
+    fn profiles_resolve_to_documented_settings() {
+        let music = OpusSettings::resolve(&OpusParams::default(), 2);
+        assert_eq!((music.channels, music.bitrate, music.complexity, music.voice), (2, 128_000, 10, false));
+        let voice = OpusSettings::resolve(&OpusParams { voice: true, ..Default::default() }, 2);
+        assert_eq!((voice.channels, voice.bitrate), (1, 32_000));
+        let custom = OpusSettings::resolve(&OpusParams { bitrate: Some(96_000), complexity: Some(5), voice: false }, 6);
+        assert_eq!((custom.channels, custom.bitrate, custom.complexity), (2, 96_000, 5));
+        assert_eq!(music.pre_skip().expect("lookahead"), 312);
+    }
+}

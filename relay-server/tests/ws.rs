@@ -354,6 +354,11 @@ async fn opus_frames_carry_exact_packet_positions_and_replays_come_from_the_cach
     assert_eq!(sizes[0], sizes[1], "the replay carries the same packets");
     assert_eq!(server.metric("relay_cache_misses_total"), 2, "first play: two 5 s chunks encoded");
     assert_eq!(server.metric("relay_cache_hits_total"), 2, "replay: both from the cache");
+    // The voice profile: mono, 32 kbit/s.
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus", "profile": "voice"}})).await;
+    let start = next_json(&mut ws).await;
+    assert_eq!((start["data"]["channels"].as_u64(), start["data"]["bitrate"].as_u64()), (Some(1), Some(32_000)));
+    send(&mut ws, json!({"type": "stop"})).await;
     // Out-of-range encoder settings are refused with a code, and the connection stays.
     send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "opus", "bitrate": 900_000}})).await;
     expect_error(&mut ws, "invalid_parameter").await;
