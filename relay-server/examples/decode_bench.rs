@@ -3,6 +3,7 @@
 //! - decode + resample to 48 kHz (ffmpeg: soxr, f32 out) -> `decode_vs_ffmpeg`;
 //! - decode + resample + Opus 128 kbit/s (ffmpeg: `-ar 48000 -c:a libopus -b:a 128k -f ogg`)
 //!   -> `pipeline_vs_ffmpeg`. Ours encodes with the cache off, chunk pre-roll included.
+//!
 //! Prints BENCH lines.
 
 use std::path::Path;
