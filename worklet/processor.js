@@ -8,7 +8,7 @@
 import './polyfill.js';
 import { initSync, WasmEngine } from '../pkg/engine_wasm.js';
 
-const STATS_LEN = 19;
+const STATS_LEN = 23;
 const QUANTUM = 128;
 
 class StreamProcessor extends AudioWorkletProcessor {
@@ -21,7 +21,7 @@ class StreamProcessor extends AudioWorkletProcessor {
     try {
       const wasm = initSync({ module: o.module });
       this.memory = wasm.memory;
-      this.engine = new WasmEngine(sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10);
+      this.engine = new WasmEngine(sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10, o.crossfadeMs ?? 30);
       this.viewsOf = null;
       this.refreshViews();
     } catch (e) {

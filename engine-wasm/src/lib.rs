@@ -6,13 +6,13 @@
 //! generated glue never mallocs or copies on the audio path. Positions cross as `f64` (exact
 //! up to 2^53 frames) to keep `BigInt` out of the worklet.
 
-use stream_core::engine::{Engine, EngineConfig, PushError};
+use stream_core::engine::{Engine, EngineConfig, PushError, Transition};
 use wasm_bindgen::prelude::*;
 
 /// Largest wire frame the worklet accepts (the relay sends 20 ms frames of about 8 KB).
 pub const INPUT_CAPACITY_BYTES: usize = 256 * 1024;
 /// Most frames one `render` call produces (a render quantum is 128).
-pub const MAX_RENDER_FRAMES: usize = 1024;
+pub const MAX_RENDER_FRAMES: usize = stream_core::engine::MAX_RENDER_FRAMES;
 
 /// Indices of the stats array returned by [`WasmEngine::stats_ptr`].
 pub mod stat {
@@ -37,7 +37,13 @@ pub mod stat {
     pub const FIRST_AUDIO_CLOCK: usize = 16;
     pub const CAPACITY_FRAMES: usize = 17;
     pub const PREROLL_FRAMES: usize = 18;
-    pub const LEN: usize = 19;
+    pub const CROSSFADES: usize = 19;
+    pub const TRANSITIONS: usize = 20;
+    /// The adaptive start threshold.
+    pub const TARGET_FRAMES: usize = 21;
+    /// -1 until a queued track change happened.
+    pub const TRANSITION_CLOCK: usize = 22;
+    pub const LEN: usize = 23;
 }
 
 /// Result codes of [`WasmEngine::push_input`].
@@ -64,8 +70,15 @@ pub struct WasmEngine {
 impl WasmEngine {
     /// Allocates everything the engine will ever use.
     #[wasm_bindgen(constructor)]
-    pub fn new(sample_rate: u32, capacity_ms: u32, start_threshold_ms: u32, fade_ms: f32) -> WasmEngine {
-        let engine = Engine::new(EngineConfig { sample_rate, capacity_ms, start_threshold_ms, fade_ms });
+    pub fn new(sample_rate: u32, capacity_ms: u32, start_threshold_ms: u32, fade_ms: f32, crossfade_ms: f32) -> WasmEngine {
+        let engine = Engine::new(EngineConfig {
+            sample_rate,
+            capacity_ms,
+            start_threshold_ms,
+            fade_ms,
+            crossfade_ms,
+            ..EngineConfig::default()
+        });
         let mut e = WasmEngine {
             engine,
             input: vec![0; INPUT_CAPACITY_BYTES],
@@ -130,6 +143,39 @@ impl WasmEngine {
         self.engine.stop();
     }
 
+    /// Fades out, keeping position and buffer. `false` if nothing was playing.
+    pub fn pause(&mut self) -> bool {
+        self.engine.pause()
+    }
+
+    /// Fades back in at the exact paused position. `false` if not paused.
+    pub fn resume(&mut self) -> bool {
+        self.engine.resume()
+    }
+
+    /// Seeks within what is buffered (crossfade, no network); `false` if the audio at `pos`
+    /// must come from the server.
+    pub fn seek_local(&mut self, pos: f64) -> bool {
+        self.engine.seek_local(pos.max(0.0) as u64)
+    }
+
+    /// Queues `session` (first frame at `start_pos`) after the current stream: gapless when
+    /// `crossfade_frames` is 0, else crossfaded over that many frames.
+    pub fn queue(&mut self, session: u32, start_pos: f64, crossfade_frames: u32) {
+        let t = if crossfade_frames == 0 { Transition::Gapless } else { Transition::Crossfade(crossfade_frames) };
+        self.engine.queue(session, start_pos.max(0.0) as u64, t);
+    }
+
+    /// A reconnect: the stream of `old` continues as `new`.
+    pub fn rebind(&mut self, old: u32, new: u32) -> bool {
+        self.engine.rebind(old, new)
+    }
+
+    /// Where the stream of `session` needs its next frame; -1 if no such stream.
+    pub fn write_pos_of(&self, session: u32) -> f64 {
+        self.engine.write_pos_of(session).map_or(-1.0, |p| p as f64)
+    }
+
     /// Renders `frames` (at most [`MAX_RENDER_FRAMES`]) into the buffers at [`Self::left_ptr`]
     /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
     pub fn render(&mut self, frames: usize, clock_frame: f64) {
@@ -173,6 +219,10 @@ impl WasmEngine {
         v[stat::FIRST_AUDIO_CLOCK] = s.first_audio_clock.map_or(-1.0, |c| c as f64);
         v[stat::CAPACITY_FRAMES] = self.engine.capacity_frames() as f64;
         v[stat::PREROLL_FRAMES] = s.preroll_frames as f64;
+        v[stat::CROSSFADES] = s.crossfades as f64;
+        v[stat::TRANSITIONS] = s.transitions as f64;
+        v[stat::TARGET_FRAMES] = s.target_frames as f64;
+        v[stat::TRANSITION_CLOCK] = s.transition_clock.map_or(-1.0, |c| c as f64);
     }
 
     pub fn stats_ptr(&self) -> *const f64 {

@@ -33,7 +33,7 @@ fn stats(e: &mut WasmEngine) -> Vec<f64> {
 
 #[wasm_bindgen_test]
 fn golden_frame_plays_through_wasm_memory() {
-    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0, 2.0);
     e.start(9, 1.0);
     write_input(&e, GOLDEN_F32);
     assert_eq!(e.push_input(GOLDEN_F32.len()), push::OK);
@@ -51,7 +51,7 @@ fn golden_frame_plays_through_wasm_memory() {
 
 #[wasm_bindgen_test]
 fn counter_is_exact_and_memory_never_grows_while_rendering() {
-    let mut e = WasmEngine::new(48_000, 6000, 50, 10.0);
+    let mut e = WasmEngine::new(48_000, 6000, 50, 10.0, 30.0);
     e.start(1, 0.0);
     let frames: Vec<Vec<u8>> = (0..50u64)
         .map(|k| {
@@ -99,7 +99,7 @@ fn counter_is_exact_and_memory_never_grows_while_rendering() {
 
 #[wasm_bindgen_test]
 fn decoded_pcm_lands_at_its_position_after_preroll() {
-    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0, 2.0);
     e.start(2, 1000.0);
     // 1200 stereo frames from position 400: 600 frames of pre-roll, then 600 from 1000.
     let pcm: Vec<f32> = (400..1600).flat_map(|p| [p as f32, -(p as f32)]).collect();
@@ -117,7 +117,7 @@ fn decoded_pcm_lands_at_its_position_after_preroll() {
 
 #[wasm_bindgen_test]
 fn malformed_and_oversized_input_is_refused() {
-    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0);
+    let mut e = WasmEngine::new(48_000, 1000, 0, 1.0, 2.0);
     e.start(1, 0.0);
     write_input(&e, &[1, 2, 3]);
     assert_eq!(e.push_input(3), push::BAD_FRAME);

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use stream_core::engine::{Engine, EngineConfig, PlayState};
+use stream_core::engine::{Engine, EngineConfig, PlayState, Transition};
 use stream_core::wire::{encode_pcm_frame, Codec, FLAG_END_OF_STREAM};
 
 struct Counting;
@@ -44,6 +44,15 @@ fn render_path_never_allocates() {
         encode_pcm_frame(codec, 2, flags, 1, pos, &samples, &mut f).expect("encode");
         frames.push(f);
     }
+    let session2: Vec<Vec<u8>> = frames
+        .iter()
+        .take(20)
+        .map(|f| {
+            let mut g = f.clone();
+            g[4..8].copy_from_slice(&2u32.to_le_bytes());
+            g
+        })
+        .collect();
     let mut engine = Engine::new(EngineConfig::default());
     let (mut l, mut r) = (vec![0.0f32; 128], vec![0.0f32; 128]);
 
@@ -64,13 +73,45 @@ fn render_path_never_allocates() {
         clock += 128;
     }
     let ended = engine.state();
-    engine.start(2, 48_000);
-    engine.end_at(2, 96_000);
+    // The whole transport: start, local and network seeks, pause/resume, queue, rebind, stop.
+    engine.start(2, 0);
+    for f in &session2 {
+        let _ = engine.push_frame(f);
+    }
+    let pcm = [0.25f32; 2 * 960];
+    let mut busy = |e: &mut Engine, quanta: usize, clock: &mut u64| {
+        for _ in 0..quanta {
+            e.render(&mut l, &mut r, *clock);
+            *clock += 128;
+        }
+    };
+    busy(&mut engine, 10, &mut clock);
+    engine.seek_local(5_000);
+    engine.seek_local(100);
+    busy(&mut engine, 10, &mut clock);
+    engine.pause();
+    busy(&mut engine, 2, &mut clock);
+    engine.resume();
+    busy(&mut engine, 2, &mut clock);
+    engine.start(3, 48_000);
+    engine.push_pcm(3, 48_000, 2, &pcm);
+    engine.push_pcm(3, 48_960, 2, &pcm);
+    busy(&mut engine, 10, &mut clock);
+    engine.end_at(3, 49_920);
+    engine.queue(4, 0, Transition::Crossfade(480));
+    engine.push_pcm(4, 0, 2, &pcm);
+    engine.rebind(4, 5);
+    engine.push_pcm(5, 960, 2, &pcm);
+    let _ = engine.write_pos_of(5);
+    busy(&mut engine, 30, &mut clock);
     engine.stop();
-    engine.render(&mut l, &mut r, clock);
+    busy(&mut engine, 2, &mut clock);
     let _ = engine.stats();
     ARMED.store(false, Ordering::SeqCst);
 
     assert_eq!(ended, PlayState::Ended);
+    assert_eq!(engine.state(), PlayState::Idle);
+    let s = engine.stats();
+    assert!(s.crossfades >= 2, "the transport really ran: {s:?}");
     assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "the render path allocated");
 }
