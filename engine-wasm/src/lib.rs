@@ -70,7 +70,13 @@ pub struct WasmEngine {
 impl WasmEngine {
     /// Allocates everything the engine will ever use.
     #[wasm_bindgen(constructor)]
-    pub fn new(sample_rate: u32, capacity_ms: u32, start_threshold_ms: u32, fade_ms: f32, crossfade_ms: f32) -> WasmEngine {
+    pub fn new(
+        sample_rate: u32,
+        capacity_ms: u32,
+        start_threshold_ms: u32,
+        fade_ms: f32,
+        crossfade_ms: f32,
+    ) -> WasmEngine {
         let engine = Engine::new(EngineConfig {
             sample_rate,
             capacity_ms,

@@ -45,6 +45,8 @@ struct Playback {
     next_pos: u64,
     acked_pos: u64,
     first_send: Option<Instant>,
+    /// When the client paused; nothing is sent meanwhile.
+    paused_since: Option<Instant>,
     job: StreamJob,
     frame_buf: Vec<u8>,
 }
@@ -52,6 +54,9 @@ struct Playback {
 impl Playback {
     /// How long to wait before the next frame may be sent.
     fn wait(&self, now: Instant, window_frames: u64) -> Duration {
+        if self.paused_since.is_some() {
+            return Duration::from_secs(3600); // woken by the next message
+        }
         let Some(t0) = self.first_send else {
             return Duration::ZERO;
         };
@@ -97,6 +102,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     state.metrics.sessions_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut playback: Option<Playback> = None;
     let mut current: Option<Request> = None;
+    let mut queued: Option<(Request, u64)> = None;
     let mut next_session: u32 = 1;
     let mut close_reason: Option<CloseReason> = None;
     loop {
@@ -132,7 +138,13 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             Step::Incoming(Some(Ok(msg))) => match msg {
                 AggregatedMessage::Text(text) => match parse_client_message(&text) {
                     Ok(cmd) => {
-                        if !handle_command(&state, &mut ws, &mut playback, &mut current, &mut next_session, cmd).await {
+                        let mut ctx = Ctx {
+                            playback: &mut playback,
+                            current: &mut current,
+                            queued: &mut queued,
+                            next_session: &mut next_session,
+                        };
+                        if !handle_command(&state, &mut ws, &mut ctx, cmd).await {
                             break;
                         }
                     }
@@ -222,6 +234,17 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         if !send_msg(&mut ws, &m).await {
                             break;
                         }
+                        if let Some((req, start_sample)) = queued.take() {
+                            let mut ctx = Ctx {
+                                playback: &mut playback,
+                                current: &mut current,
+                                queued: &mut queued,
+                                next_session: &mut next_session,
+                            };
+                            if !start(&state, &mut ws, &mut ctx, req, start_sample, true).await {
+                                break;
+                            }
+                        }
                     }
                     Some(StreamEvent::Error(e)) => {
                         tracing::warn!(session = p.session, error = %e, "stream failed");
@@ -248,34 +271,71 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     let _ = ws.close(close_reason).await;
 }
 
+/// The session task's playback state, as commands see it.
+struct Ctx<'a> {
+    playback: &'a mut Option<Playback>,
+    current: &'a mut Option<Request>,
+    /// A track to stream when the current one has been sent to its end, and its start frame.
+    queued: &'a mut Option<(Request, u64)>,
+    next_session: &'a mut u32,
+}
+
+fn to_sample(position_s: f64) -> u64 {
+    (position_s * STREAM_SAMPLE_RATE as f64).round() as u64
+}
+
 /// Handles one command; `false` when the socket is gone.
-async fn handle_command(
-    state: &Arc<AppState>,
-    ws: &mut Session,
-    playback: &mut Option<Playback>,
-    current: &mut Option<Request>,
-    next_session: &mut u32,
-    cmd: ClientMessage,
-) -> bool {
+async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'_>, cmd: ClientMessage) -> bool {
     match cmd {
-        ClientMessage::Play { track_id, position_s, codec, opus } => {
+        ClientMessage::Play { track_id, position_s, codec, opus, start_sample, queue } => {
             let req = Request { track_id, codec, opus };
-            start(state, ws, playback, current, next_session, req, position_s).await
+            let start_sample = start_sample.unwrap_or_else(|| to_sample(position_s));
+            if queue && ctx.playback.is_some() {
+                *ctx.queued = Some((req, start_sample));
+                return true;
+            }
+            *ctx.queued = None;
+            start(state, ws, ctx, req, start_sample, queue).await
         }
-        ClientMessage::Seek { position_s } => match current.clone() {
-            Some(req) => start(state, ws, playback, current, next_session, req, position_s).await,
+        ClientMessage::Seek { position_s } => match ctx.current.clone() {
+            Some(req) => start(state, ws, ctx, req, to_sample(position_s), false).await,
             None => {
                 send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "seek needs a track: play one first"))
                     .await
             }
         },
+        ClientMessage::Pause => match ctx.playback.as_mut() {
+            Some(p) => {
+                p.paused_since.get_or_insert_with(Instant::now);
+                true
+            }
+            None => send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is playing to pause")).await,
+        },
+        ClientMessage::Resume { session } => match ctx.playback.as_mut() {
+            Some(p) if session.is_none_or(|s| s == p.session) => {
+                if let Some(since) = p.paused_since.take() {
+                    // Real time stood still while paused: the send-ahead window continues where it was.
+                    if let Some(t0) = p.first_send.as_mut() {
+                        *t0 += since.elapsed();
+                    }
+                }
+                true
+            }
+            _ if session.is_some() => {
+                let s = session.unwrap_or_default();
+                send_msg(ws, &ServerMessage::error(s, ErrorCode::UnknownSession, format!("no session {s} to resume")))
+                    .await
+            }
+            _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is paused to resume")).await,
+        },
         ClientMessage::Stop => {
-            *playback = None;
-            *current = None;
+            *ctx.playback = None;
+            *ctx.current = None;
+            *ctx.queued = None;
             true
         }
         ClientMessage::Ack { session, sample_pos } => {
-            if let Some(p) = playback.as_mut().filter(|p| p.session == session) {
+            if let Some(p) = ctx.playback.as_mut().filter(|p| p.session == session) {
                 p.acked_pos = p.acked_pos.max(sample_pos.min(p.next_pos));
             }
             true
@@ -285,19 +345,18 @@ async fn handle_command(
     }
 }
 
-/// Starts `req` at `position_s` as a new session, replacing any current one.
+/// Starts `req` at frame `start_sample` as a new session, replacing any current one.
 async fn start(
     state: &Arc<AppState>,
     ws: &mut Session,
-    playback: &mut Option<Playback>,
-    current: &mut Option<Request>,
-    next_session: &mut u32,
+    ctx: &mut Ctx<'_>,
     req: Request,
-    position_s: f64,
+    start_sample: u64,
+    queued: bool,
 ) -> bool {
-    *playback = None; // stops the previous producer thread
-    let session = *next_session;
-    *next_session = next_session.wrapping_add(1).max(1);
+    // A request that fails leaves the current stream playing: it is replaced only on success.
+    let session = *ctx.next_session;
+    *ctx.next_session = ctx.next_session.wrapping_add(1).max(1);
     let Some(track) = state.library.get(&req.track_id) else {
         let shown: String = req.track_id.chars().take(64).collect();
         return send_msg(
@@ -311,7 +370,6 @@ async fn start(
         let why = track.error.clone().unwrap_or_default();
         return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}"))).await;
     }
-    let start_sample = (position_s * STREAM_SAMPLE_RATE as f64).round() as u64;
     let path = track.path.clone();
     let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
     let settings = (req.codec == Codec::Opus).then(|| OpusSettings::resolve(&req.opus, track.channels));
@@ -331,6 +389,7 @@ async fn start(
         Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
         Err(e) => return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await,
     };
+    *ctx.playback = None; // stops the previous producer thread
     let start = StreamStart {
         session,
         track_id: track.id.clone(),
@@ -350,8 +409,9 @@ async fn start(
         pre_skip: job.pre_skip,
         bitrate: settings.map(|s| s.bitrate),
         complexity: settings.map(|s| s.complexity),
+        queued,
     };
-    *playback = Some(Playback {
+    *ctx.playback = Some(Playback {
         session,
         codec: req.codec,
         first_frame: true,
@@ -360,9 +420,10 @@ async fn start(
         next_pos: start_sample,
         acked_pos: start_sample,
         first_send: None,
+        paused_since: None,
         job,
         frame_buf: Vec::new(),
     });
-    *current = Some(req);
+    *ctx.current = Some(req);
     send_msg(ws, &ServerMessage::AudioStreamStart(start)).await
 }

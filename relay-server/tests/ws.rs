@@ -393,3 +393,79 @@ async fn a_file_corrupt_halfway_streams_its_good_part_then_reports_it() {
     let ok = play_all(&mut ws, &server.track_id("tone.wav"), "pcm_s16", true).await;
     assert_eq!(ok.end["type"], "audio_stream_end");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_sending_resume_continues_queue_follows_and_bad_transport_commands_have_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_library(dir.path());
+    let server = Server::start_with(dir.path(), &["--send-ahead-ms", "1000"]);
+    let id = server.track_id("tone.wav");
+    let mut ws = connect(&server).await;
+    // Transport commands with nothing playing.
+    send(&mut ws, json!({"type": "pause"})).await;
+    expect_error(&mut ws, "not_playing").await;
+    send(&mut ws, json!({"type": "resume"})).await;
+    expect_error(&mut ws, "not_playing").await;
+    send(&mut ws, json!({"type": "resume", "data": {"session": 99}})).await;
+    expect_error(&mut ws, "unknown_session").await;
+    send(&mut ws, json!({"type": "seek", "data": {"position_s": 1.0}})).await;
+    expect_error(&mut ws, "not_playing").await;
+    // An exact start frame (what a reconnect asks for).
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "start_sample": 12_345, "codec": "pcm_s16"}})).await;
+    let start = next_json(&mut ws).await;
+    assert_eq!(start["data"]["start_sample"], 12_345);
+    let session = start["data"]["session"].as_u64().expect("session");
+    send(&mut ws, json!({"type": "seek", "data": {"position_s": 9.5}})).await;
+    expect_error(&mut ws, "invalid_parameter").await; // past the end of an 8 s track
+    send(&mut ws, json!({"type": "seek", "data": {"position_s": "NaN"}})).await;
+    expect_error(&mut ws, "invalid_parameter").await;
+    // Pause: after what is in flight, nothing more comes.
+    send(&mut ws, json!({"type": "pause"})).await;
+    // (Frames before this point were skipped while reading the error replies above.)
+    let mut next = 0u64;
+    let mut drain = |b: &[u8], next: &mut u64| {
+        let (h, _) = FrameHeader::parse(b).expect("frame");
+        assert!(*next == 0 || h.sample_pos == *next, "contiguous across the pause");
+        *next = h.sample_pos + h.frame_count as u64;
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => drain(&b, &mut next),
+            Err(_) => break,
+            other => panic!("while pausing: {other:?}"),
+        }
+    }
+    let paused_at = next;
+    assert!(tokio::time::timeout(Duration::from_millis(700), ws.next()).await.is_err(), "silent while paused");
+    send(&mut ws, json!({"type": "resume", "data": {"session": session}})).await;
+    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        Ok(Some(Ok(Message::Binary(b)))) => drain(&b, &mut next),
+        other => panic!("no audio after resume: {other:?}"),
+    }
+    assert!(next > paused_at);
+    // Queue: the next track streams when this one has been sent to its end.
+    send(&mut ws, json!({"type": "play", "data": {"track_id": id, "codec": "pcm_s16", "queue": true}})).await;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("timely")
+            .expect("open")
+            .expect("ok")
+        {
+            Message::Binary(b) => drain(&b, &mut next),
+            Message::Text(t) => {
+                let end: Value = serde_json::from_str(&t).expect("json");
+                assert_eq!(end["type"], "audio_stream_end", "{end}");
+                assert_eq!(end["data"]["total_samples"], 384_000);
+                assert_eq!(next, 384_000);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let queued = next_json(&mut ws).await;
+    assert_eq!(queued["type"], "audio_stream_start");
+    assert_eq!(queued["data"]["queued"], true);
+    assert_eq!(queued["data"]["start_sample"], 0);
+    assert!(queued["data"]["session"].as_u64() > Some(session));
+}

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     MediaTruncated,
     /// The command needs a playing stream and there is none.
     NotPlaying,
+    /// The session named does not exist (any more).
+    UnknownSession,
     /// Something failed inside the server.
     Internal,
 }
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::DecodeError => "decode_error",
             ErrorCode::MediaTruncated => "media_truncated",
             ErrorCode::NotPlaying => "not_playing",
+            ErrorCode::UnknownSession => "unknown_session",
             ErrorCode::Internal => "internal",
         }
     }
@@ -69,7 +72,13 @@ impl ErrorCode {
 pub enum ClientMessage {
     /// Start playing a library track from `position_s` (default 0) with `codec`
     /// (default `pcm_f32`) and, for Opus, an encoding profile.
-    Play { track_id: String, position_s: f64, codec: Codec, opus: OpusParams },
+    /// With `start_sample`, the position is that exact frame (a reconnect resuming); with
+    /// `queue`, the stream follows the current one when it ends instead of replacing it.
+    Play { track_id: String, position_s: f64, codec: Codec, opus: OpusParams, start_sample: Option<u64>, queue: bool },
+    /// Stop sending; the session and position are kept.
+    Pause,
+    /// Continue a paused session (`session`, when given, must be the current one).
+    Resume { session: Option<u32> },
     /// Restart the current track at `position_s` (a new session, same codec and profile).
     Seek { position_s: f64 },
     /// Stop the current stream.
@@ -137,6 +146,8 @@ pub struct StreamStart {
     /// Opus only: bits per second and complexity of the encoding.
     pub bitrate: Option<u32>,
     pub complexity: Option<u8>,
+    /// This stream was queued: it follows the previous one, which plays to its end.
+    pub queued: bool,
     /// The most audio the server sends ahead of the acknowledged or real-time position.
     pub send_ahead_ms: u32,
 }
@@ -171,7 +182,7 @@ impl ServerMessage {
 }
 
 /// The message types clients may send.
-pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "seek", "stop", "ack", "ping"];
+pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "seek", "pause", "resume", "stop", "ack", "ping"];
 
 fn position(data: &serde_json::Map<String, Value>, required: bool) -> Result<f64, ProtocolError> {
     let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
@@ -257,7 +268,28 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                     _ => return Err(invalid(format!("complexity must be an integer from 0 to 10, got {v}"))),
                 },
             }
-            Ok(ClientMessage::Play { track_id: track_id.to_owned(), position_s, codec, opus })
+            let start_sample = match data.get("start_sample") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| invalid("start_sample must be an integer >= 0".into()))?),
+            };
+            let queue = match data.get("queue") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(invalid("queue must be a boolean".into())),
+            };
+            Ok(ClientMessage::Play { track_id: track_id.to_owned(), position_s, codec, opus, start_sample, queue })
+        }
+        "pause" => Ok(ClientMessage::Pause),
+        "resume" => {
+            let session = match data.get("session") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|s| u32::try_from(s).ok())
+                        .ok_or_else(|| invalid("session must be an integer".into()))?,
+                ),
+            };
+            Ok(ClientMessage::Resume { session })
         }
         "seek" => Ok(ClientMessage::Seek { position_s: position(data, true)? }),
         "stop" => Ok(ClientMessage::Stop),
@@ -302,7 +334,9 @@ mod tests {
                 track_id: "abc".into(),
                 position_s: 0.0,
                 codec: Codec::PcmF32,
-                opus: OpusParams::default()
+                opus: OpusParams::default(),
+                start_sample: None,
+                queue: false
             })
         );
         assert_eq!(
@@ -311,7 +345,9 @@ mod tests {
                 track_id: "abc".into(),
                 position_s: 1.5,
                 codec: Codec::PcmS16,
-                opus: OpusParams::default()
+                opus: OpusParams::default(),
+                start_sample: None,
+                queue: false
             })
         );
         assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
@@ -367,7 +403,9 @@ mod tests {
                 track_id: "a".into(),
                 position_s: 0.0,
                 codec: Codec::Opus,
-                opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) }
+                opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) },
+                start_sample: None,
+                queue: false
             })
         );
         assert_eq!(
