@@ -423,7 +423,7 @@ async fn pause_stops_sending_resume_continues_queue_follows_and_bad_transport_co
     send(&mut ws, json!({"type": "pause"})).await;
     // (Frames before this point were skipped while reading the error replies above.)
     let mut next = 0u64;
-    let mut drain = |b: &[u8], next: &mut u64| {
+    let drain = |b: &[u8], next: &mut u64| {
         let (h, _) = FrameHeader::parse(b).expect("frame");
         assert!(*next == 0 || h.sample_pos == *next, "contiguous across the pause");
         *next = h.sample_pos + h.frame_count as u64;
