@@ -5,12 +5,13 @@
 //
 // Works without COOP/COEP (no SharedArrayBuffer), without a bundler, on stable Rust.
 
-const STATE_NAMES = ['idle', 'buffering', 'playing', 'ended', 'stopping'];
+const STATE_NAMES = ['idle', 'buffering', 'playing', 'ended', 'stopping', 'paused'];
 const S = {
   STATE: 0, SESSION: 1, BUFFERED_FRAMES: 2, PLAY_POS: 3, WRITE_POS: 4, UNDERRUNS: 5,
   UNDERRUN_FRAMES: 6, FRAMES_RENDERED: 7, STREAM_FRAMES_RENDERED: 8, DROPPED_FRAMES: 9,
   LATE_FRAMES: 10, GAP_FRAMES: 11, BAD_FRAMES: 12, STALE_FRAMES: 13, FADES: 14,
   START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17, PREROLL_FRAMES: 18,
+  CROSSFADES: 19, TRANSITIONS: 20, TARGET_FRAMES: 21, TRANSITION_CLOCK: 22,
 };
 
 export class StreamPlayer extends EventTarget {
@@ -25,7 +26,7 @@ export class StreamPlayer extends EventTarget {
   constructor(opts = {}) {
     super();
     this.server = (opts.server || location.origin).replace(/\/$/, '');
-    this.opts = { capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, statsIntervalMs: 100, ...opts };
+    this.opts = { capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100, ...opts };
     this.context = null;
     this.output = null;
     this.state = 'idle';
@@ -64,6 +65,7 @@ export class StreamPlayer extends EventTarget {
         capacityMs: this.opts.capacityMs,
         startThresholdMs: this.opts.startThresholdMs,
         fadeMs: this.opts.fadeMs,
+        crossfadeMs: this.opts.crossfadeMs,
       },
     });
     node.onprocessorerror = () => {
@@ -116,14 +118,48 @@ export class StreamPlayer extends EventTarget {
     this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec, bitrate: o.bitrate, profile: o.profile });
   }
 
-  /** Moves the current track to `positionS` seconds (a new stream from the server). */
+  /**
+   * Moves the current track to `positionS` seconds. Audio still in the buffer (ahead, or played
+   * in the last seconds) is crossfaded to at once; elsewhere the old position plays on until
+   * the new one has arrived, then they crossfade.
+   */
   async seek(positionS) {
     if (!this.worker || !this.track) return;
+    if (!Number.isFinite(positionS) || positionS < 0) {
+      this._emit('error', { code: 'invalid_parameter', error: `cannot seek to ${positionS}` });
+      return;
+    }
     this._playPerf = performance.now();
     this._ttfaMs = null;
     this._playSeq = (this._playSeq || 0) + 1;
     this._awaitSeq = this._playSeq;
     this.worker.postMessage({ cmd: 'seek', positionS });
+  }
+
+  /** Fades out and holds the position and the buffer; the server stops sending. */
+  pause() {
+    if (!this.worker || !['playing', 'buffering'].includes(this.state)) return;
+    this.worker.postMessage({ cmd: 'pause' });
+    this._setState('paused');
+    this._emit('pause', {});
+  }
+
+  /** Fades back in at the exact position of the pause. */
+  resume() {
+    if (!this.worker || this.state !== 'paused') return;
+    this.worker.postMessage({ cmd: 'resume' });
+    this._setState('playing');
+    this._emit('play', {});
+  }
+
+  /**
+   * Queues a track to follow the current one: `crossfadeS` 0 (the default) is gapless — its
+   * first sample follows the current track's last —, otherwise the two overlap by that long.
+   * The next track is requested now, so the transition is exact.
+   */
+  queue(trackId, o = {}) {
+    if (!this.worker) return;
+    this.worker.postMessage({ cmd: 'queue', trackId, crossfadeS: o.crossfadeS || 0, codec: this.codec || o.codec || 'opus', bitrate: o.bitrate, profile: o.profile });
   }
 
   /** Fades out and stops. */
@@ -144,6 +180,7 @@ export class StreamPlayer extends EventTarget {
 
   _onWorker({ ev, data }) {
     if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
+    if (ev === 'reconnecting') this._emit('reconnecting', data);
     if (ev === 'stream_start') {
       this.streamInfo = data;
       // The first stream started after the latest play() is the one its time to first audio is for.
@@ -190,6 +227,10 @@ export class StreamPlayer extends EventTarget {
       gapFrames: v[S.GAP_FRAMES],
       badFrames: v[S.BAD_FRAMES] + m.refused,
       fades: v[S.FADES],
+      crossfades: v[S.CROSSFADES],
+      transitions: v[S.TRANSITIONS],
+      targetBufferMs: (v[S.TARGET_FRAMES] / rate) * 1000,
+      transitionClock: v[S.TRANSITION_CLOCK],
       prerollFrames: v[S.PREROLL_FRAMES],
       codec: this.streamInfo?.codec ?? null,
       bitrate: this.streamInfo?.bitrate ?? null,
@@ -198,7 +239,9 @@ export class StreamPlayer extends EventTarget {
       timeToFirstAudioMs: v[S.SESSION] === this._ttfaSession ? this._ttfaMs : null,
     };
     this.stats = stats;
-    if (this.state !== 'idle' && this.state !== 'error' && this.state !== 'connecting') {
+    if (this.state === 'paused') {
+      // Stays paused until resume().
+    } else if (this.state !== 'idle' && this.state !== 'error' && this.state !== 'connecting') {
       if (engineState === 'playing' || engineState === 'buffering' || engineState === 'ended') this._setState(engineState);
     } else if (this.state === 'connecting' && engineState === 'playing' && stats.session === this.streamInfo?.session) {
       this._setState('playing');

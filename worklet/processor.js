@@ -60,6 +60,12 @@ class StreamProcessor extends AudioWorkletProcessor {
         return;
       }
       case 'start': this.engine.start(m.session, m.startSample); return;
+      case 'queue': this.engine.queue(m.session, m.startSample, m.crossfadeFrames); return;
+      case 'pause': this.engine.pause(); return;
+      case 'resume': this.engine.resume(); return;
+      case 'rebind': this.engine.rebind(m.from, m.to); return;
+      case 'seekLocal': replyTo.postMessage({ t: 'seekLocal', id: m.id, ok: this.engine.seek_local(m.pos) }); return;
+      case 'writePos': replyTo.postMessage({ t: 'writePos', id: m.id, pos: this.engine.write_pos_of(m.session) }); return;
       case 'end': this.engine.end_at(m.session, m.totalSamples); return;
       case 'stop': this.engine.stop(); return;
       case 'port':

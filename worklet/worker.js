@@ -1,6 +1,7 @@
 // The Worker: owns the WebSocket. PCM frames go to the worklet as they are (transferred, never
 // copied); Opus frames are decoded here with WebCodecs and the PCM is posted with its exact
-// track position. It forwards control to the worklet and events to the main thread, and
+// track position. It runs the transport (pause, resume, seek — locally when the audio is still
+// buffered —, queue, next), reconnects with back-off and resumes at the exact next sample, and
 // acknowledges what the worklet has played so the server's send-ahead window follows playback.
 // Nothing here runs on the main thread, so a janky page never starves the audio.
 import { parseHeader, opusPackets, CODEC_OPUS } from './wire.js';
@@ -8,10 +9,18 @@ import { parseHeader, opusPackets, CODEC_OPUS } from './wire.js';
 let ws = null;
 let wsUrl = '';
 let worklet = null; // MessagePort to the AudioWorkletProcessor
-let session = 0;
-let stream = null; // the current audio_stream_start data
+let session = 0; // the stream the player is on
+let stream = null; // its audio_stream_start data
+let streamEnded = false; // its audio_stream_end arrived
+let request = null; // what was asked for: { trackId, codec, bitrate, profile }
+let pendingQueue = null; // { crossfadeFrames } of a queued play in flight
+let resumeOf = 0; // the session a reconnect is resuming
 let pending = []; // control messages waiting for the socket to open
 let ackTimer = 0;
+let reconnectDelay = 0;
+let reconnectTimer = 0;
+let replyId = 0;
+const replies = new Map();
 
 // WebCodecs Opus decoding.
 let decoder = null;
@@ -20,10 +29,16 @@ let chunkSeq = 0;
 // Where each decoded output belongs, oldest first: the decoder returns one AudioData per chunk,
 // in order (Chromium rewrites output timestamps, so they cannot carry this).
 const inFlight = [];
+const opusStreams = new Map(); // session -> pre_skip
 
 function toMain(ev, data) { postMessage({ ev, data }); }
 
-export async function opusSupported() {
+function ask(msg) {
+  const id = ++replyId;
+  return new Promise((ok) => { replies.set(id, ok); worklet.postMessage({ ...msg, id }); });
+}
+
+async function opusSupported() {
   if (typeof AudioDecoder === 'undefined') return false;
   try {
     const r = await AudioDecoder.isConfigSupported({ codec: 'opus', sampleRate: 48000, numberOfChannels: 2 });
@@ -33,7 +48,7 @@ export async function opusSupported() {
 
 function onDecoded(data) {
   const meta = inFlight.shift();
-  if (!meta || meta.session !== session) { data.close(); return; }
+  if (!meta || !opusStreams.has(meta.session)) { data.close(); return; }
   const frames = data.numberOfFrames;
   const ch = data.numberOfChannels;
   const out = new Float32Array(frames * ch);
@@ -51,13 +66,14 @@ function onDecoded(data) {
   let pos = meta.pos;
   let buf = out;
   if (pos < 0) {
-    const drop = Math.min(frames, -pos);
-    buf = out.slice(drop * ch);
+    buf = out.slice(Math.min(frames, -pos) * ch);
     pos = 0;
   }
   if (buf.length) worklet.postMessage({ t: 'pcm', session: meta.session, pos, channels: ch, buf: buf.buffer }, [buf.buffer]);
 }
 
+// One decoder serves the stream being received; a new stream resets it (the pre-roll the
+// server sends lets it converge before the first frame that plays).
 function resetDecoder(channels) {
   inFlight.length = 0;
   if (decoder && decoder.state !== 'closed' && decoderChannels === channels) {
@@ -74,27 +90,91 @@ function resetDecoder(channels) {
 }
 
 function onOpusFrame(buf, h) {
-  if (!stream || h.session !== session || !decoder) return;
+  const preSkip = opusStreams.get(h.session);
+  if (preSkip === undefined || !decoder) return;
   const packets = opusPackets(buf);
   if (!packets) { toMain('error', { code: 'bad_frame', error: 'malformed Opus frame' }); return; }
   // Encoder input position -> decoded output position (RFC 7845 pre-skip).
-  let pos = h.samplePos - stream.pre_skip;
+  let pos = h.samplePos - preSkip;
   const perPacket = h.frameCount / packets.length;
   for (const p of packets) {
-    inFlight.push({ session: h.session, pos, frames: perPacket });
+    inFlight.push({ session: h.session, pos });
     decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: (++chunkSeq) * 20000, duration: 20000, data: p }));
     pos += perPacket;
   }
 }
 
+function onStreamStart(d) {
+  if (d.codec === 'opus') {
+    opusStreams.clear();
+    opusStreams.set(d.session, d.pre_skip);
+    resetDecoder(d.channels);
+  }
+  if (resumeOf) {
+    // A reconnect: the same audio continues under the new session, at the exact next frame.
+    worklet.postMessage({ t: 'rebind', from: resumeOf, to: d.session });
+    resumeOf = 0;
+    session = d.session;
+    stream = d;
+    toMain('reconnected', d);
+    return;
+  }
+  if (d.queued && pendingQueue) {
+    worklet.postMessage({ t: 'queue', session: d.session, startSample: d.start_sample, crossfadeFrames: pendingQueue.crossfadeFrames });
+    request = pendingQueue.request;
+    pendingQueue = null;
+  } else {
+    worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
+  }
+  session = d.session;
+  stream = d;
+  streamEnded = false;
+  toMain('stream_start', d);
+}
+
+function scheduleReconnect() {
+  clearTimeout(reconnectTimer);
+  reconnectDelay = Math.min(2000, reconnectDelay ? reconnectDelay * 2 : 100);
+  toMain('reconnecting', { inMs: reconnectDelay });
+  reconnectTimer = setTimeout(openSocket, reconnectDelay);
+}
+
+async function resumeAfterReconnect() {
+  if (!session || streamEnded || !request) return;
+  const pos = await ask({ t: 'writePos', session });
+  if (pos < 0) return;
+  resumeOf = session;
+  send({ type: 'play', data: { ...playData(request), start_sample: pos } });
+}
+
+function playData(r) {
+  const data = { track_id: r.trackId, codec: r.codec };
+  if (r.bitrate) data.bitrate = r.bitrate;
+  if (r.profile) data.profile = r.profile;
+  return data;
+}
+
 function openSocket() {
   if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) return;
-  ws = new WebSocket(wsUrl);
-  ws.binaryType = 'arraybuffer';
-  ws.onopen = () => { for (const m of pending) ws.send(m); pending = []; toMain('socket', { open: true }); };
-  ws.onclose = (e) => { toMain('socket', { open: false, code: e.code, reason: e.reason }); ws = null; };
-  ws.onerror = () => toMain('error', { code: 'socket_error', error: 'WebSocket error' });
-  ws.onmessage = (e) => {
+  const sock = new WebSocket(wsUrl);
+  ws = sock;
+  sock.binaryType = 'arraybuffer';
+  sock.onopen = () => {
+    const wasReconnect = reconnectDelay > 0;
+    reconnectDelay = 0;
+    for (const m of pending) sock.send(m);
+    pending = [];
+    toMain('socket', { open: true });
+    if (wasReconnect) resumeAfterReconnect();
+  };
+  sock.onclose = (e) => {
+    if (ws !== sock) return;
+    ws = null;
+    toMain('socket', { open: false, code: e.code, reason: e.reason });
+    if (session && !streamEnded) scheduleReconnect();
+  };
+  sock.onerror = () => {};
+  sock.onmessage = (e) => {
     if (typeof e.data !== 'string') {
       const h = parseHeader(e.data);
       if (h && h.codec === CODEC_OPUS) onOpusFrame(e.data, h);
@@ -105,22 +185,14 @@ function openSocket() {
     try { msg = JSON.parse(e.data); } catch { return; }
     const d = msg.data || {};
     switch (msg.type) {
-      case 'audio_stream_start':
-        session = d.session;
-        stream = d;
-        if (d.codec === 'opus') resetDecoder(d.channels);
-        worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
-        toMain('stream_start', d);
-        break;
+      case 'audio_stream_start': onStreamStart(d); break;
       case 'audio_stream_end':
+        if (d.session === session) streamEnded = true;
         worklet.postMessage({ t: 'end', session: d.session, totalSamples: d.total_samples });
         toMain('stream_end', d);
         break;
-      case 'audio_stream_error':
-        toMain('error', d);
-        break;
-      default:
-        toMain(msg.type, d);
+      case 'audio_stream_error': toMain('error', d); break;
+      default: toMain(msg.type, d);
     }
   };
 }
@@ -128,46 +200,71 @@ function openSocket() {
 function send(obj) {
   const text = JSON.stringify(obj);
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(text);
-  else { pending.push(text); openSocket(); }
+  else { pending.push(text); if (!reconnectTimer || reconnectDelay === 0) openSocket(); }
 }
 
 function onWorkletMessage(e) {
   const m = e.data;
+  if (m.id && replies.has(m.id)) {
+    const ok = replies.get(m.id);
+    replies.delete(m.id);
+    ok(m.t === 'seekLocal' ? m.ok : m.pos);
+    return;
+  }
   if (m.t === 'stats' && ws && ws.readyState === WebSocket.OPEN && session && m.stats[1] === session) {
-    send({ type: 'ack', data: { session, sample_pos: m.stats[3] } });
+    ws.send(JSON.stringify({ type: 'ack', data: { session, sample_pos: m.stats[3] } }));
   }
 }
 
 onmessage = async (e) => {
   const m = e.data;
   switch (m.cmd) {
-    case 'init':
+    case 'init': {
       wsUrl = m.wsUrl;
       worklet = m.port;
       worklet.onmessage = onWorkletMessage;
       openSocket();
       clearInterval(ackTimer);
       ackTimer = setInterval(() => worklet.postMessage({ t: 'poll', id: 0 }), 250);
-      {
-        const opus = await opusSupported();
-        // Create and configure the decoder now, so the first Opus stream does not wait for it.
-        if (opus && !decoder) resetDecoder(2);
-        toMain('capabilities', { opus });
-      }
-      break;
-    case 'play': {
-      const data = { track_id: m.trackId, position_s: m.positionS || 0, codec: m.codec };
-      if (m.bitrate) data.bitrate = m.bitrate;
-      if (m.profile) data.profile = m.profile;
-      send({ type: 'play', data });
+      const opus = await opusSupported();
+      // Create and configure the decoder now, so the first Opus stream does not wait for it.
+      if (opus && !decoder) resetDecoder(2);
+      toMain('capabilities', { opus });
       break;
     }
-    case 'seek':
-      send({ type: 'seek', data: { position_s: m.positionS } });
+    case 'play':
+      request = { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile };
+      pendingQueue = null;
+      send({ type: 'play', data: { ...playData(request), position_s: m.positionS || 0 } });
       break;
+    case 'queue':
+      pendingQueue = {
+        crossfadeFrames: Math.round((m.crossfadeS || 0) * 48000),
+        request: { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile },
+      };
+      send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true } });
+      break;
+    case 'pause':
+      worklet.postMessage({ t: 'pause' });
+      send({ type: 'pause' });
+      break;
+    case 'resume':
+      worklet.postMessage({ t: 'resume' });
+      send({ type: 'resume', data: { session } });
+      break;
+    case 'seek': {
+      const pos = Math.round(m.positionS * 48000);
+      const local = await ask({ t: 'seekLocal', pos });
+      toMain('seeked', { positionS: m.positionS, local });
+      if (!local) send({ type: 'seek', data: { position_s: m.positionS } });
+      break;
+    }
     case 'stop':
       session = 0;
       stream = null;
+      request = null;
+      pendingQueue = null;
+      worklet.postMessage({ t: 'stop' });
       send({ type: 'stop' });
       break;
   }

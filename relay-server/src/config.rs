@@ -21,7 +21,7 @@ pub struct Config {
     #[arg(long, env = "RELAY_WORKLET_DIR", default_value = "worklet")]
     pub worklet_dir: PathBuf,
     /// Most audio sent ahead of the client's acknowledged (or the real-time) position, in ms.
-    #[arg(long, env = "RELAY_SEND_AHEAD_MS", default_value_t = 3000)]
+    #[arg(long, env = "RELAY_SEND_AHEAD_MS", default_value_t = 5000)]
     pub send_ahead_ms: u32,
     /// Size of the encoded-chunk cache in MiB (0 disables it).
     #[arg(long, env = "RELAY_CACHE_MB", default_value_t = 256)]
