@@ -180,7 +180,6 @@ export class StreamPlayer extends EventTarget {
 
   _onWorker({ ev, data }) {
     if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
-    if (ev === 'reconnecting') this._emit('reconnecting', data);
     if (ev === 'stream_start') {
       this.streamInfo = data;
       // The first stream started after the latest play() is the one its time to first audio is for.

@@ -20,6 +20,7 @@ let ackTimer = 0;
 let reconnectDelay = 0;
 let reconnectTimer = 0;
 let replyId = 0;
+let lastPlayPos = 0; // the worklet's play position at its last report
 const replies = new Map();
 
 // WebCodecs Opus decoding.
@@ -144,7 +145,7 @@ async function resumeAfterReconnect() {
   const pos = await ask({ t: 'writePos', session });
   if (pos < 0) return;
   resumeOf = session;
-  send({ type: 'play', data: { ...playData(request), start_sample: pos } });
+  send({ type: 'play', data: { ...playData(request), start_sample: pos, playing_sample: lastPlayPos } });
 }
 
 function playData(r) {
@@ -211,6 +212,7 @@ function onWorkletMessage(e) {
     ok(m.t === 'seekLocal' ? m.ok : m.pos);
     return;
   }
+  if (m.t === 'stats' && m.stats[1] === session) lastPlayPos = m.stats[3];
   if (m.t === 'stats' && ws && ws.readyState === WebSocket.OPEN && session && m.stats[1] === session) {
     ws.send(JSON.stringify({ type: 'ack', data: { session, sample_pos: m.stats[3] } }));
   }

@@ -287,7 +287,7 @@ fn to_sample(position_s: f64) -> u64 {
 /// Handles one command; `false` when the socket is gone.
 async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'_>, cmd: ClientMessage) -> bool {
     match cmd {
-        ClientMessage::Play { track_id, position_s, codec, opus, start_sample, queue } => {
+        ClientMessage::Play { track_id, position_s, codec, opus, start_sample, queue, playing_sample } => {
             let req = Request { track_id, codec, opus };
             let start_sample = start_sample.unwrap_or_else(|| to_sample(position_s));
             if queue && ctx.playback.is_some() {
@@ -295,7 +295,13 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
                 return true;
             }
             *ctx.queued = None;
-            start(state, ws, ctx, req, start_sample, queue).await
+            let ok = start(state, ws, ctx, req, start_sample, queue).await;
+            if let (Some(p), Some(playing)) = (ctx.playback.as_mut(), playing_sample) {
+                // A resume: the client plays from its buffer behind the start; pace from there.
+                p.start_pos = p.start_pos.min(playing);
+                p.acked_pos = p.acked_pos.min(playing);
+            }
+            ok
         }
         ClientMessage::Seek { position_s } => match ctx.current.clone() {
             Some(req) => start(state, ws, ctx, req, to_sample(position_s), false).await,

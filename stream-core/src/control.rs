@@ -74,7 +74,18 @@ pub enum ClientMessage {
     /// (default `pcm_f32`) and, for Opus, an encoding profile.
     /// With `start_sample`, the position is that exact frame (a reconnect resuming); with
     /// `queue`, the stream follows the current one when it ends instead of replacing it.
-    Play { track_id: String, position_s: f64, codec: Codec, opus: OpusParams, start_sample: Option<u64>, queue: bool },
+    /// `playing_sample` tells where the client is playing now, when that is behind the start (a
+    /// reconnect resumes at the end of its buffer while it plays from the middle): the
+    /// send-ahead window counts from there.
+    Play {
+        track_id: String,
+        position_s: f64,
+        codec: Codec,
+        opus: OpusParams,
+        start_sample: Option<u64>,
+        queue: bool,
+        playing_sample: Option<u64>,
+    },
     /// Stop sending; the session and position are kept.
     Pause,
     /// Continue a paused session (`session`, when given, must be the current one).
@@ -277,7 +288,19 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 Some(Value::Bool(b)) => *b,
                 Some(_) => return Err(invalid("queue must be a boolean".into())),
             };
-            Ok(ClientMessage::Play { track_id: track_id.to_owned(), position_s, codec, opus, start_sample, queue })
+            let playing_sample = match data.get("playing_sample") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| invalid("playing_sample must be an integer >= 0".into()))?),
+            };
+            Ok(ClientMessage::Play {
+                track_id: track_id.to_owned(),
+                position_s,
+                codec,
+                opus,
+                start_sample,
+                queue,
+                playing_sample,
+            })
         }
         "pause" => Ok(ClientMessage::Pause),
         "resume" => {
@@ -336,7 +359,8 @@ mod tests {
                 codec: Codec::PcmF32,
                 opus: OpusParams::default(),
                 start_sample: None,
-                queue: false
+                queue: false,
+                playing_sample: None
             })
         );
         assert_eq!(
@@ -347,7 +371,8 @@ mod tests {
                 codec: Codec::PcmS16,
                 opus: OpusParams::default(),
                 start_sample: None,
-                queue: false
+                queue: false,
+                playing_sample: None
             })
         );
         assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
@@ -405,7 +430,8 @@ mod tests {
                 codec: Codec::Opus,
                 opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) },
                 start_sample: None,
-                queue: false
+                queue: false,
+                playing_sample: None
             })
         );
         assert_eq!(

@@ -381,6 +381,12 @@ impl Engine {
     pub fn rebind(&mut self, old: u32, new: u32) -> bool {
         match self.voice_of(old) {
             Some(v) if new != 0 => {
+                // A restarted server numbers sessions anew: no other voice may keep the id.
+                for (i, other) in self.voices.iter_mut().enumerate() {
+                    if i != v && other.session == new {
+                        other.session = 0;
+                    }
+                }
                 self.voices[v].session = new;
                 self.voices[v].fresh = true;
                 true

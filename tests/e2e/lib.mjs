@@ -15,8 +15,8 @@ export const ARTIFACTS = join(ROOT, 'target', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
 
 /** Starts relay-server on 127.0.0.1:0 and resolves once it prints its address. */
-export async function startRelay({ media = join(ROOT, 'media'), args = [] } = {}) {
-  const child = spawn(join(BIN, 'relay-server'), ['--listen', '127.0.0.1:0', '--media', media,
+export async function startRelay({ media = join(ROOT, 'media'), args = [], listen = '127.0.0.1:0' } = {}) {
+  const child = spawn(join(BIN, 'relay-server'), ['--listen', listen, '--media', media,
     '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), ...args], {
     env: { ...process.env, RUST_LOG: 'warn,symphonia_core=off' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -29,7 +29,7 @@ export async function startRelay({ media = join(ROOT, 'media'), args = [] } = {}
     });
     child.once('exit', (code) => fail(new Error(`relay-server exited with ${code}`)));
   });
-  return { url, stop: () => child.kill('SIGTERM') };
+  return { url, stop: () => child.kill('SIGTERM'), kill: () => child.kill('SIGKILL'), exited: new Promise((ok) => child.once('exit', ok)) };
 }
 
 /** Debian's Chromium, headless, with the flags this sandbox needs (TOOLCHAIN.md). */
@@ -108,9 +108,9 @@ registerProcessor('e2e-recorder', Recorder);
 `;
 
 /** In the page: attaches a recorder after `window.streamPlayer.output` (after init). */
-export async function attachRecorder(page, seconds) {
-  await page.evaluate(async ({ src, seconds }) => {
-    const p = window.streamPlayer;
+export async function attachRecorder(page, seconds, player = 'streamPlayer') {
+  await page.evaluate(async ({ src, seconds, player }) => {
+    const p = window[player];
     await p.init();
     const ctx = p.context;
     const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
@@ -122,7 +122,7 @@ export async function attachRecorder(page, seconds) {
     const mute = new GainNode(ctx, { gain: 0 });
     p.output.connect(rec).connect(mute).connect(ctx.destination);
     window.__recording = new Promise((ok) => { rec.port.onmessage = (e) => ok(e.data); });
-  }, { src: RECORDER_SOURCE, seconds });
+  }, { src: RECORDER_SOURCE, seconds, player });
 }
 
 /** Waits for the recording and returns it as { first, left, right }. */
@@ -211,4 +211,63 @@ export function envelopeCorrelation(a, b, rate = 48000) {
   let num = 0, da = 0, db = 0;
   for (let i = 0; i < ea.length; i++) { num += (ea[i] - ma) * (eb[i] - mb); da += (ea[i] - ma) ** 2; db += (eb[i] - mb) ** 2; }
   return num / Math.sqrt(da * db);
+}
+
+/** Sine test tracks (48 kHz stereo WAV, made with sox) in a fresh folder: name -> seconds, Hz. */
+export function makeToneLibrary(tones) {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-media-'));
+  for (const [name, { seconds, hz }] of Object.entries(tones)) {
+    execFileSync('sox', ['-n', '-r', '48000', '-c', '2', '-b', '16', join(dir, name), 'synth', String(seconds),
+      'sine', String(hz), 'gain', '-6'], { stdio: 'ignore' });
+  }
+  return dir;
+}
+
+/**
+ * Click detector: the frames where the first difference of `x` exceeds `factor` times the
+ * largest first difference of the source material (`maxSourceStep`). An equal-power crossfade
+ * of two sources can reach sqrt(2) times either, so 1.5 leaves no room for a cut, whose step is
+ * the signal's whole amplitude.
+ */
+export function clicks(x, maxSourceStep, factor = 1.5) {
+  const at = [];
+  for (let i = 1; i < x.length; i++) if (Math.abs(x[i] - x[i - 1]) > factor * maxSourceStep) at.push(i);
+  return at;
+}
+
+export function maxStep(x) {
+  let m = 0;
+  for (let i = 1; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - x[i - 1]));
+  return m;
+}
+
+/** A TCP proxy on 127.0.0.1 that can stall all traffic for a while. */
+export async function startProxy(targetUrl) {
+  const net = await import('node:net');
+  const target = new URL(targetUrl);
+  const pairs = new Set();
+  let stalled = false;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    if (stalled) { client.pause(); upstream.pause(); }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const done = () => { pairs.delete(pair); client.destroy(); upstream.destroy(); };
+    client.on('error', done); upstream.on('error', done); client.on('close', done); upstream.on('close', done);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** Stops forwarding in both directions for `ms`. */
+    async stall(ms) {
+      stalled = true;
+      for (const p of pairs) { p.client.pause(); p.upstream.pause(); }
+      await new Promise((ok) => setTimeout(ok, ms));
+      stalled = false;
+      for (const p of pairs) { p.client.resume(); p.upstream.resume(); }
+    },
+    close() { for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); } server.close(); },
+  };
 }

@@ -1,0 +1,206 @@
+// End to end, real time, against the real relay: the transport never clicks, never stalls.
+// Sine tracks make clicks measurable: a click is a first difference of the rendered output
+// above 1.5x the largest the sources have (see lib.mjs `clicks`); a negative test shows the
+// detector flags a hard cut made by the same player with fades switched off.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, makeToneLibrary,
+  clicks, maxStep, startProxy, trackByFile } from './lib.mjs';
+
+const TONES = {
+  'a440.wav': { seconds: 14, hz: 440 },
+  'b660.wav': { seconds: 4, hz: 660 },
+  'c550.wav': { seconds: 4, hz: 550 },
+};
+let media, relay, browser, tracks;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+before(async () => {
+  media = makeToneLibrary(TONES);
+  relay = await startRelay({ media });
+  browser = await launchChromium();
+  tracks = await (await fetch(relay.url + '/api/tracks')).json();
+});
+after(async () => { await browser?.close(); relay?.stop(); });
+
+async function pageWithPlayer(opts = {}, name = 'p') {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(relay.url + '/');
+  await page.waitForSelector('#tracks tbody tr');
+  await page.evaluate(async ({ opts, name }) => {
+    const { StreamPlayer } = await import('/player.js');
+    const p = new StreamPlayer(opts);
+    await p.init();
+    window[name] = p;
+    window.__states = [];
+    p.addEventListener('statechange', (e) => window.__states.push(e.detail.state));
+  }, { opts, name });
+  return { page, errors };
+}
+
+const id = (file) => trackByFile(tracks, file).id;
+const stats = (page, name = 'p') => page.evaluate((n) => window[n].stats, name);
+const call = (page, js, arg) => page.evaluate(js, arg);
+async function waitPlaying(page, name = 'p') {
+  await page.waitForFunction((n) => window[n].stats && window[n].stats.state === 'playing' && window[n].stats.bufferedMs > 300, name);
+}
+
+// The sources' largest step: a sine of amplitude a at f Hz moves at most 2*pi*f/48000*a per frame.
+const maxSourceStep = (hz) => (2 * Math.PI * hz / 48000) * 0.5012; // -6 dB
+
+test('pause, resume, seeks inside and outside the buffer and stop: no click, no underrun', async () => {
+  const { page, errors } = await pageWithPlayer();
+  await attachRecorder(page, 7, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
+  await waitPlaying(page);
+  await sleep(700);
+  await call(page, () => window.p.pause());
+  await sleep(500);
+  assert.equal((await stats(page)).state, 'paused');
+  await call(page, () => window.p.resume());
+  await sleep(600);
+  const before1 = await stats(page);
+  await call(page, (s) => window.p.seek(s), before1.positionS + 2.0); // ahead, buffered
+  await sleep(500);
+  const before2 = await stats(page);
+  // Back into what was played and is still kept (the ring holds about 1 s behind the 5 s
+  // the server sends ahead).
+  await call(page, (s) => window.p.seek(s), before2.positionS - 0.5);
+  await sleep(500);
+  const before3 = await stats(page);
+  assert.equal(before3.session, before1.session, 'both seeks were served from the buffer');
+  await call(page, () => window.p.seek(12.5)); // beyond the buffer: the network
+  await sleep(900);
+  const after3 = await stats(page);
+  assert.ok(after3.session > before3.session, 'a new stream for the far seek');
+  await call(page, () => window.p.stop());
+  const rec = await collectRecording(page);
+  const s = await stats(page);
+  const states = await page.evaluate(() => window.__states);
+  const limit = maxSourceStep(440);
+  const found = clicks(rec.left, limit).concat(clicks(rec.right, limit));
+  console.log(`E2E transport: largest step ${maxStep(rec.left).toFixed(4)} (sources ${limit.toFixed(4)}), crossfades ${s.crossfades}, fades ${s.fades}, underruns ${s.underruns}, states ${states.join(' > ')}`);
+  assert.deepEqual(found, [], 'no click');
+  assert.ok(s.crossfades >= 3, `crossfades: ${s.crossfades}`);
+  assert.ok(s.fades >= 3, `fades: ${s.fades}`);
+  assert.equal(s.underruns, 0);
+  assert.ok(states.includes('paused') && states.includes('playing') && states.at(-1) === 'idle');
+  const silentTail = rec.left.slice(-4800).every((x) => x === 0);
+  assert.ok(silentTail, 'silent after stop');
+  assert.deepEqual(errors, []);
+
+  // Negative test: the same player with fades switched off cuts hard, and the detector says so.
+  const cut = await pageWithPlayer({ fadeMs: 0, crossfadeMs: 0 }, 'q');
+  await attachRecorder(cut.page, 3, 'q');
+  await call(cut.page, (t) => window.q.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
+  await waitPlaying(cut.page, 'q');
+  await sleep(400);
+  const sq = await stats(cut.page, 'q');
+  await call(cut.page, (pos) => window.q.seek(pos), sq.positionS + 1.0013);
+  await sleep(300);
+  await call(cut.page, () => window.q.stop());
+  const recCut = await collectRecording(cut.page);
+  const cutClicks = clicks(recCut.left, limit);
+  console.log(`E2E negative: with fades off the detector finds ${cutClicks.length} click(s), largest step ${maxStep(recCut.left).toFixed(4)}`);
+  assert.ok(cutClicks.length >= 1, 'a hard cut is detected');
+  await cut.page.close();
+  await page.close();
+});
+
+test('gapless track change is sample-exact; a crossfaded one is click-free', async () => {
+  const refA = referenceDecode(relay.url, id('a440.wav'));
+  const refC = referenceDecode(relay.url, id('c550.wav'));
+  const { page, errors } = await pageWithPlayer();
+  await attachRecorder(page, 6, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('c550.wav'));
+  await waitPlaying(page);
+  await call(page, (t) => window.p.queue(t, { crossfadeS: 0 }), id('a440.wav'));
+  const rec = await collectRecording(page);
+  const s = await stats(page);
+  assert.equal(s.transitions, 1);
+  const at = s.transitionClock - rec.first;
+  assert.ok(at > 1000 && at < rec.left.length - 48000, `transition inside the recording (${at})`);
+  const n = refC.left.length;
+  let maxErr = 0;
+  for (let k = 1; k <= 4800; k++) maxErr = Math.max(maxErr, Math.abs(rec.left[at - k] - refC.left[n - k]));
+  for (let k = 0; k < 48000; k++) maxErr = Math.max(maxErr, Math.abs(rec.left[at + k] - refA.left[k]), Math.abs(rec.right[at + k] - refA.right[k]));
+  console.log(`E2E gapless: the next track starts on frame ${at} of the recording; around it max |error| ${maxErr}`);
+  assert.equal(maxErr, 0, 'the last frames of one track and the first of the next, exactly, with no gap');
+  assert.equal(s.underruns, 0);
+
+  await attachRecorder(page, 6, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('b660.wav'));
+  await waitPlaying(page);
+  await call(page, (t) => window.p.queue(t, { crossfadeS: 1.5 }), id('c550.wav'));
+  const rec2 = await collectRecording(page);
+  const s2 = await stats(page);
+  assert.equal(s2.transitions, 2);
+  const limit = maxSourceStep(660);
+  const found = clicks(rec2.left, limit);
+  console.log(`E2E crossfade: largest step ${maxStep(rec2.left).toFixed(4)} (sources ${limit.toFixed(4)}), crossfades ${s2.crossfades}`);
+  assert.deepEqual(found, []);
+  assert.equal(s2.underruns, 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a 3 s network stall with a full buffer causes no underrun and no error', async () => {
+  const proxy = await startProxy(relay.url);
+  const { page, errors } = await pageWithPlayer({ server: proxy.url });
+  const ref = referenceDecode(relay.url, id('a440.wav'));
+  await attachRecorder(page, 8, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
+  await page.waitForFunction(() => window.p.stats && window.p.stats.bufferedMs > 4500);
+  await proxy.stall(3000);
+  const rec = await collectRecording(page);
+  const s = await stats(page);
+  const off = s.startClock - rec.first;
+  let maxErr = 0;
+  for (let i = 0; i + off < rec.left.length; i++) maxErr = Math.max(maxErr, Math.abs(rec.left[off + i] - ref.left[i]));
+  console.log(`E2E stall: 3 s stall, underruns ${s.underruns}, rendered vs source max |error| ${maxErr}`);
+  assert.equal(s.underruns, 0);
+  assert.equal(maxErr, 0);
+  assert.deepEqual(errors, []);
+  proxy.close();
+  await page.close();
+});
+
+test('the relay killed and restarted mid-play: reconnect and resume at the exact next sample', async () => {
+  const own = await startRelay({ media });
+  const port = new URL(own.url).port;
+  const { page, errors } = await pageWithPlayer({ server: own.url });
+  const aId = (await (await fetch(own.url + '/api/tracks')).json()).find((t) => t.file_name === 'a440.wav').id;
+  const ref = referenceDecode(own.url, aId);
+  await page.evaluate(() => {
+    window.__reconnects = 0;
+    window.__resumed = [];
+    window.p.addEventListener('reconnecting', () => window.__reconnects++);
+    window.p.addEventListener('reconnected', (e) => window.__resumed.push(e.detail.start_sample));
+  });
+  await attachRecorder(page, 9, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), aId);
+  await page.waitForFunction(() => window.p.stats && window.p.stats.bufferedMs > 4000);
+  own.kill();
+  await own.exited;
+  await sleep(700);
+  const again = await startRelay({ media, listen: `127.0.0.1:${port}` });
+  const rec = await collectRecording(page);
+  const s = await stats(page);
+  const reconnects = await page.evaluate(() => window.__reconnects);
+  const resumed = await page.evaluate(() => window.__resumed);
+  const off = s.startClock - rec.first;
+  let maxErr = 0;
+  for (let i = 0; i + off < rec.left.length; i++) maxErr = Math.max(maxErr, Math.abs(rec.left[off + i] - ref.left[i]), Math.abs(rec.right[off + i] - ref.right[i]));
+  console.log(`E2E reconnect: ${reconnects} reconnect attempt(s), resumed at frame ${resumed[0]}, underruns ${s.underruns}, pre-roll/late ${s.prerollFrames}/${s.lateFrames}, rendered vs source max |error| ${maxErr} over ${rec.left.length - off} frames`);
+  assert.ok(reconnects >= 1);
+  assert.equal(resumed.length, 1, 'one resumed stream');
+  assert.ok(resumed[0] > 48000, `resumed at frame ${resumed[0]}, where the buffer ended`);
+  assert.equal(s.underruns, 0);
+  assert.equal(s.gapFrames, 0);
+  assert.equal(maxErr, 0, 'no repeated and no skipped sample across the reconnect');
+  assert.deepEqual(errors, []);
+  again.stop();
+  await page.close();
+});
