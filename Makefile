@@ -5,7 +5,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire clean
+.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -47,7 +47,7 @@ test-e2e: build media
 test: lint test-native test-wasm test-e2e
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa
+bench: bench-decode bench-wire bench-ttfa bench-transport
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -57,6 +57,10 @@ bench-decode: build media
 bench-wire: build media
 	@mkdir -p target/bench
 	cd tests && node bench/wire.mjs | tee ../target/bench/wire.txt
+
+bench-transport: build media
+	@mkdir -p target/bench
+	cd tests && node bench/transport.mjs | tee ../target/bench/transport.txt
 
 bench-ttfa: build media
 	@mkdir -p target/bench

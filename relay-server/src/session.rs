@@ -230,6 +230,16 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             total_samples,
                             duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
                         };
+                        // What the client still has to play of this stream: the queued one after it
+                        // starts playing only then, so its send-ahead window starts then too.
+                        let lead = {
+                            let now = Instant::now();
+                            let realtime = p.first_send.map_or(p.start_pos, |t0| {
+                                p.start_pos + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64
+                            });
+                            let left = total_samples.saturating_sub(realtime.max(p.acked_pos));
+                            Duration::from_secs_f64(left as f64 / STREAM_SAMPLE_RATE as f64)
+                        };
                         playback = None;
                         if !send_msg(&mut ws, &m).await {
                             break;
@@ -243,6 +253,9 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             };
                             if !start(&state, &mut ws, &mut ctx, req, start_sample, true).await {
                                 break;
+                            }
+                            if let Some(next) = playback.as_mut() {
+                                next.first_send = Some(Instant::now() + lead);
                             }
                         }
                     }

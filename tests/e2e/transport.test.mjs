@@ -140,8 +140,12 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   const limit = maxSourceStep(660);
   const found = clicks(rec2.left, limit);
   console.log(`E2E crossfade: largest step ${maxStep(rec2.left).toFixed(4)} (sources ${limit.toFixed(4)}), crossfades ${s2.crossfades}`);
+  if (found.length) console.log(`E2E crossfade clicks at ${found.slice(0, 5)}: ${Array.from(rec2.left.slice(Math.max(0, found[0] - 4), found[0] + 4)).map((x) => x.toFixed(3))}; start clock ${s2.startClock - rec2.first}`);
   assert.deepEqual(found, []);
   assert.equal(s2.underruns, 0);
+  // Queued streams are paced from when they start playing: nothing overflowed the buffer.
+  assert.equal(s2.droppedFrames, 0);
+  assert.equal(s2.gapFrames, 0);
   assert.deepEqual(errors, []);
   await page.close();
 });
