@@ -244,7 +244,12 @@ onmessage = async (e) => {
         crossfadeFrames: Math.round((m.crossfadeS || 0) * 48000),
         request: { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile },
       };
-      send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true } });
+      {
+        // How long the current stream still plays here: the queued one is paced from then.
+        const total = stream && stream.total_samples;
+        const delayMs = total ? Math.max(0, Math.round(((total - lastPlayPos) / 48000) * 1000)) : 0;
+        send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true, start_delay_ms: delayMs } });
+      }
       break;
     case 'pause':
       worklet.postMessage({ t: 'pause' });

@@ -47,6 +47,8 @@ struct Playback {
     first_send: Option<Instant>,
     /// When the client paused; nothing is sent meanwhile.
     paused_since: Option<Instant>,
+    /// The client has acknowledged this session's audio at least once.
+    acks_seen: bool,
     job: StreamJob,
     frame_buf: Vec<u8>,
 }
@@ -61,7 +63,9 @@ impl Playback {
             return Duration::ZERO;
         };
         let realtime = self.start_pos + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64;
-        let consumed = realtime.max(self.acked_pos);
+        // A client that acknowledges is paced by what it has played (it may pause, seek within
+        // its buffer or stall); one that never does is paced by the clock.
+        let consumed = if self.acks_seen { self.acked_pos } else { realtime.max(self.acked_pos) };
         let in_flight = self.next_pos.saturating_sub(consumed);
         if in_flight < window_frames {
             Duration::ZERO
@@ -300,7 +304,16 @@ fn to_sample(position_s: f64) -> u64 {
 /// Handles one command; `false` when the socket is gone.
 async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'_>, cmd: ClientMessage) -> bool {
     match cmd {
-        ClientMessage::Play { track_id, position_s, codec, opus, start_sample, queue, playing_sample } => {
+        ClientMessage::Play {
+            track_id,
+            position_s,
+            codec,
+            opus,
+            start_sample,
+            queue,
+            playing_sample,
+            start_delay_ms,
+        } => {
             let req = Request { track_id, codec, opus };
             let start_sample = start_sample.unwrap_or_else(|| to_sample(position_s));
             if queue && ctx.playback.is_some() {
@@ -313,6 +326,11 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
                 // A resume: the client plays from its buffer behind the start; pace from there.
                 p.start_pos = p.start_pos.min(playing);
                 p.acked_pos = p.acked_pos.min(playing);
+            }
+            if let (Some(p), Some(delay), true) = (ctx.playback.as_mut(), start_delay_ms, queue) {
+                // Queued after a stream already sent in full: it plays once the client's rest of
+                // the current one has played.
+                p.first_send = Some(Instant::now() + Duration::from_millis(delay));
             }
             ok
         }
@@ -355,7 +373,9 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
         }
         ClientMessage::Ack { session, sample_pos } => {
             if let Some(p) = ctx.playback.as_mut().filter(|p| p.session == session) {
-                p.acked_pos = p.acked_pos.max(sample_pos.min(p.next_pos));
+                // The latest word counts: a client that seeks back in its buffer acks lower.
+                p.acked_pos = sample_pos.min(p.next_pos);
+                p.acks_seen = true;
             }
             true
         }
@@ -440,6 +460,7 @@ async fn start(
         acked_pos: start_sample,
         first_send: None,
         paused_since: None,
+        acks_seen: false,
         job,
         frame_buf: Vec::new(),
     });

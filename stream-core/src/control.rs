@@ -85,6 +85,9 @@ pub enum ClientMessage {
         start_sample: Option<u64>,
         queue: bool,
         playing_sample: Option<u64>,
+        /// With `queue`: how long until the client starts playing this stream (the rest of
+        /// the current one), so its send-ahead window starts then.
+        start_delay_ms: Option<u64>,
     },
     /// Stop sending; the session and position are kept.
     Pause,
@@ -292,6 +295,14 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 None | Some(Value::Null) => None,
                 Some(v) => Some(v.as_u64().ok_or_else(|| invalid("playing_sample must be an integer >= 0".into()))?),
             };
+            let start_delay_ms = match data.get("start_delay_ms") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|&d| d <= 3_600_000)
+                        .ok_or_else(|| invalid("start_delay_ms must be an integer from 0 to 3600000".into()))?,
+                ),
+            };
             Ok(ClientMessage::Play {
                 track_id: track_id.to_owned(),
                 position_s,
@@ -300,6 +311,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 start_sample,
                 queue,
                 playing_sample,
+                start_delay_ms,
             })
         }
         "pause" => Ok(ClientMessage::Pause),
@@ -360,7 +372,8 @@ mod tests {
                 opus: OpusParams::default(),
                 start_sample: None,
                 queue: false,
-                playing_sample: None
+                playing_sample: None,
+                start_delay_ms: None
             })
         );
         assert_eq!(
@@ -372,7 +385,8 @@ mod tests {
                 opus: OpusParams::default(),
                 start_sample: None,
                 queue: false,
-                playing_sample: None
+                playing_sample: None,
+                start_delay_ms: None
             })
         );
         assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
@@ -431,7 +445,8 @@ mod tests {
                 opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) },
                 start_sample: None,
                 queue: false,
-                playing_sample: None
+                playing_sample: None,
+                start_delay_ms: None
             })
         );
         assert_eq!(

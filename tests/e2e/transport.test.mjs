@@ -144,6 +144,7 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   assert.deepEqual(found, []);
   assert.equal(s2.underruns, 0);
   // Queued streams are paced from when they start playing: nothing overflowed the buffer.
+  console.log(`E2E crossfade stats: dropped ${s2.droppedFrames}, gap ${s2.gapFrames}, late ${s2.lateFrames}, session ${s2.session}, buffered ${s2.bufferedMs}; part 1: dropped ${s.droppedFrames} gap ${s.gapFrames}`);
   assert.equal(s2.droppedFrames, 0);
   assert.equal(s2.gapFrames, 0);
   assert.deepEqual(errors, []);
