@@ -54,8 +54,16 @@ function play() {
 
 $('play').onclick = play;
 $('stop').onclick = () => player.stop();
+$('pause').onclick = () => (player.state === 'paused' ? player.resume() : player.pause());
+let dragging = false;
+$('seek').oninput = () => { dragging = true; };
+$('seek').onchange = () => { dragging = false; player.seek(Number($('seek').value)); };
 player.addEventListener('statechange', (e) => {
   const s = e.detail.state;
+  const active = ['playing', 'buffering', 'paused'].includes(s);
+  $('pause').disabled = !active;
+  $('seek').disabled = !active;
+  $('pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
   $('state').textContent = s;
   $('state').className = 'state ' + s;
 });
@@ -70,6 +78,10 @@ player.addEventListener('stream_start', (e) => {
 player.addEventListener('stats', (e) => {
   const s = e.detail;
   $('elapsed').textContent = fmt(s.positionS, true);
+  if (!dragging && selected) {
+    $('seek').max = String(selected.duration_s);
+    $('seek').value = String(s.positionS);
+  }
   $('buffer-bar').style.width = `${Math.min(100, (s.bufferedMs / s.capacityMs) * 100)}%`;
   $('st-buffer').textContent = `${Math.round(s.bufferedMs)} ms`;
   $('st-ttfa').textContent = s.timeToFirstAudioMs != null ? `${Math.round(s.timeToFirstAudioMs)} ms` : '–';
