@@ -22,10 +22,9 @@ try {
   const refC = referenceDecode(relay.url, id('c550.wav'));
   const refA = referenceDecode(relay.url, id('a440.wav'));
   await attachRecorder(page, 5);
-  await page.evaluate(([c, a]) => {
-    window.streamPlayer.play(c, { codec: 'pcm_f32' });
-    window.streamPlayer.queue(a, { crossfadeS: 0 });
-  }, [id('c550.wav'), id('a440.wav')]);
+  await page.evaluate((c) => window.streamPlayer.play(c, { codec: 'pcm_f32' }), id('c550.wav'));
+  await page.waitForFunction(() => window.streamPlayer.stats && window.streamPlayer.stats.state === 'playing');
+  await page.evaluate((a) => window.streamPlayer.queue(a, { crossfadeS: 0 }), id('a440.wav'));
   const rec = await collectRecording(page);
   const st = await page.evaluate(() => window.streamPlayer.stats);
   const find = (x, ref, from) => {
