@@ -136,6 +136,11 @@ export class StreamPlayer extends EventTarget {
     this.worker.postMessage({ cmd: 'seek', positionS });
   }
 
+  /** Skips to the queued track now, crossfading from the current one. */
+  next() {
+    if (this.worker) this.worker.postMessage({ cmd: 'next' });
+  }
+
   /** Fades out and holds the position and the buffer; the server stops sending. */
   pause() {
     if (!this.worker || !['playing', 'buffering'].includes(this.state)) return;

@@ -13,7 +13,8 @@ let session = 0; // the stream the player is on
 let stream = null; // its audio_stream_start data
 let streamEnded = false; // its audio_stream_end arrived
 let request = null; // what was asked for: { trackId, codec, bitrate, profile }
-let pendingQueue = null; // { crossfadeFrames } of a queued play in flight
+let pendingQueue = null; // { crossfadeFrames, request } of a queued play not started yet
+let nextRequest = null; // the queued track once its stream started (until it plays)
 let resumeOf = 0; // the session a reconnect is resuming
 let pending = []; // control messages waiting for the socket to open
 let ackTimer = 0;
@@ -122,14 +123,16 @@ function onStreamStart(d) {
   }
   if (d.queued && pendingQueue) {
     worklet.postMessage({ t: 'queue', session: d.session, startSample: d.start_sample, crossfadeFrames: pendingQueue.crossfadeFrames });
-    request = pendingQueue.request;
+    nextRequest = pendingQueue.request;
     pendingQueue = null;
   } else {
     worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
   }
+  if (!d.queued) nextRequest = null;
   session = d.session;
   stream = d;
   streamEnded = false;
+  if (d.queued && nextRequest) request = nextRequest;
   toMain('stream_start', d);
 }
 
@@ -249,6 +252,16 @@ onmessage = async (e) => {
         const total = stream && stream.total_samples;
         const delayMs = total ? Math.max(0, Math.round(((total - lastPlayPos) / 48000) * 1000)) : 0;
         send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true, start_delay_ms: delayMs } });
+      }
+      break;
+    case 'next':
+      // Skip to the queued track now: it replaces the current one with a crossfade.
+      if (pendingQueue || nextRequest) {
+        const r = pendingQueue ? pendingQueue.request : nextRequest;
+        pendingQueue = null;
+        nextRequest = null;
+        request = r;
+        send({ type: 'play', data: { ...playData(r), position_s: 0 } });
       }
       break;
     case 'pause':

@@ -152,6 +152,20 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   console.log(`E2E crossfade stats: dropped ${s2.droppedFrames}, gap ${s2.gapFrames}, late ${s2.lateFrames}, session ${s2.session}, buffered ${s2.bufferedMs}; part 1: dropped ${s.droppedFrames} gap ${s.gapFrames}`);
   assert.equal(s2.droppedFrames, 0);
   assert.equal(s2.gapFrames, 0);
+
+  // next(): skip to the queued track at once, crossfading, no click.
+  await attachRecorder(page, 3, 'p');
+  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
+  await waitPlaying(page);
+  await call(page, (t) => window.p.queue(t, { crossfadeS: 0 }), id('b660.wav'));
+  await sleep(300);
+  const before = await stats(page);
+  await call(page, () => window.p.next());
+  await sleep(600);
+  const s3 = await stats(page);
+  assert.ok(s3.session > before.session && s3.positionS < 1.5, `next() switched to the queued track: ${JSON.stringify({ before: before.session, after: s3.session, pos: s3.positionS })}`);
+  const rec3 = await collectRecording(page);
+  assert.deepEqual(clicks(rec3.left, maxSourceStep(660)), []);
   assert.deepEqual(errors, []);
   await page.close();
 });
