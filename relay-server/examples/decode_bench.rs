@@ -31,6 +31,22 @@ fn best_of<F: FnMut()>(mut f: F) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
+/// Best-of-`RUNS` seconds for `ffmpeg -threads 1` to read `path` `LOOPS` times through
+/// `output_args` into /dev/null.
+fn ffmpeg_secs(path: &Path, output_args: &[&str]) -> f64 {
+    best_of(|| {
+        let status = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
+            .arg(path)
+            .args(output_args)
+            .args(["-y", "/dev/null"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+    })
+}
+
 fn main() {
     let media = std::env::args().nth(1).unwrap_or_else(|| "media".into());
     let cases = [("aurora-44k.flac", "flac44"), ("aurora-44k.mp3", "mp344"), ("aurora-48k.ogg", "vorbis48")];
@@ -45,16 +61,7 @@ fn main() {
                 std::hint::black_box(s);
             }
         });
-        let ffmpeg = best_of(|| {
-            let status = Command::new("ffmpeg")
-                .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
-                .arg(&path)
-                .args(["-af", "aresample=48000:resampler=soxr", "-f", "f32le", "-y", "/dev/null"])
-                .stdout(Stdio::null())
-                .status()
-                .expect("ffmpeg");
-            assert!(status.success());
-        });
+        let ffmpeg = ffmpeg_secs(&path, &["-af", "aresample=48000:resampler=soxr", "-f", "f32le"]);
         let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
         println!("{file}: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x (best of {RUNS})");
         println!("BENCH decode_x_realtime_{tag} {ours_x:.1} x");
@@ -88,16 +95,7 @@ fn main() {
             std::hint::black_box(bytes);
         }
     });
-    let ffmpeg = best_of(|| {
-        let status = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
-            .arg(&path)
-            .args(["-ar", "48000", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg", "-y", "/dev/null"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("ffmpeg");
-        assert!(status.success());
-    });
+    let ffmpeg = ffmpeg_secs(&path, &["-ar", "48000", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg"]);
     let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
     println!("aurora-44k.flac -> opus 128k: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x");
     println!("BENCH pipeline_x_realtime {ours_x:.1} x");

@@ -198,6 +198,17 @@ impl ServerMessage {
 /// The message types clients may send.
 pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "seek", "pause", "resume", "stop", "ack", "ping"];
 
+/// An optional integer field in `0..=max`: absent or null is `None`, anything else is
+/// `invalid_parameter`.
+fn optional_u64(data: &serde_json::Map<String, Value>, name: &str, max: u64) -> Result<Option<u64>, ProtocolError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().filter(|&n| n <= max).map(Some).ok_or_else(|| {
+            ProtocolError::new(ErrorCode::InvalidParameter, format!("{name} must be an integer from 0 to {max}"))
+        }),
+    }
+}
+
 fn position(data: &serde_json::Map<String, Value>, required: bool) -> Result<f64, ProtocolError> {
     let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
     let position_s = match data.get("position_s") {
@@ -282,27 +293,14 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                     _ => return Err(invalid(format!("complexity must be an integer from 0 to 10, got {v}"))),
                 },
             }
-            let start_sample = match data.get("start_sample") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| invalid("start_sample must be an integer >= 0".into()))?),
-            };
+            let start_sample = optional_u64(data, "start_sample", u64::MAX)?;
             let queue = match data.get("queue") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
                 Some(_) => return Err(invalid("queue must be a boolean".into())),
             };
-            let playing_sample = match data.get("playing_sample") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| invalid("playing_sample must be an integer >= 0".into()))?),
-            };
-            let start_delay_ms = match data.get("start_delay_ms") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .filter(|&d| d <= 3_600_000)
-                        .ok_or_else(|| invalid("start_delay_ms must be an integer from 0 to 3600000".into()))?,
-                ),
-            };
+            let playing_sample = optional_u64(data, "playing_sample", u64::MAX)?;
+            let start_delay_ms = optional_u64(data, "start_delay_ms", 3_600_000)?;
             Ok(ClientMessage::Play {
                 track_id: track_id.to_owned(),
                 position_s,
@@ -316,14 +314,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
         }
         "pause" => Ok(ClientMessage::Pause),
         "resume" => {
-            let session = match data.get("session") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .and_then(|s| u32::try_from(s).ok())
-                        .ok_or_else(|| invalid("session must be an integer".into()))?,
-                ),
-            };
+            let session = optional_u64(data, "session", u32::MAX as u64)?.map(|s| s as u32);
             Ok(ClientMessage::Resume { session })
         }
         "seek" => Ok(ClientMessage::Seek { position_s: position(data, true)? }),
