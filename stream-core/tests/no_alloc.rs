@@ -1,30 +1,48 @@
 //! Fails if the render path allocates: a counting global allocator wraps the system one and the
-//! engine's `push_frame`, `render`, `start`, `stop` and `end_at` run between two readings.
+//! engine's `push_frame`, `render`, `start`, `stop` and `end_at`, and the enhancer's `process`,
+//! setters, meter and spectrum run between two readings.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::Cell;
 
+use stream_core::dsp::{spectrum::BANDS, Enhancer, EnhancerConfig, Preset};
 use stream_core::engine::{Engine, EngineConfig, PlayState, Transition};
 use stream_core::wire::{encode_pcm_frame, Codec, FLAG_END_OF_STREAM};
 
 struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static ARMED: AtomicBool = AtomicBool::new(false);
+
+// Per thread, so tests running in parallel count only their own allocations.
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ARMED.try_with(|a| {
+        if a.get() {
+            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+fn arm(on: bool) {
+    ARMED.with(|a| a.set(on));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -56,7 +74,7 @@ fn render_path_never_allocates() {
     let mut engine = Engine::new(EngineConfig::default());
     let (mut l, mut r) = (vec![0.0f32; 128], vec![0.0f32; 128]);
 
-    ARMED.store(true, Ordering::SeqCst);
+    arm(true);
     engine.start(1, 0);
     let mut clock = 0u64;
     for (i, f) in frames.iter().enumerate() {
@@ -107,11 +125,55 @@ fn render_path_never_allocates() {
     engine.stop();
     busy(&mut engine, 2, &mut clock);
     let _ = engine.stats();
-    ARMED.store(false, Ordering::SeqCst);
+    arm(false);
 
     assert_eq!(ended, PlayState::Ended);
     assert_eq!(engine.state(), PlayState::Idle);
     let s = engine.stats();
     assert!(s.crossfades >= 2, "the transport really ran: {s:?}");
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "the render path allocated");
+    assert_eq!(allocs(), 0, "the render path allocated");
+}
+
+#[test]
+fn enhancer_never_allocates() {
+    let mut e = Enhancer::new(EnhancerConfig::default());
+    let src: Vec<f32> =
+        (0..48_000).map(|i| ((i as f32) * 0.031).sin() * if i % 9_600 < 2_000 { 1.5 } else { 0.2 }).collect();
+    let (mut l, mut r) = (vec![0.0f32; 128], vec![0.0f32; 128]);
+    let mut bands = [0.0f32; BANDS];
+    // The counter sees an allocation of this thread.
+    arm(true);
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+    arm(false);
+    assert_eq!(allocs(), 1);
+    ALLOCS.with(|n| n.set(0));
+    arm(true);
+    let mut clock = 0u64;
+    for (k, chunk) in src.chunks_exact(128).enumerate() {
+        match k % 40 {
+            0 => e.set_preset(Preset::ALL[(k / 40) % 6]),
+            10 => e.set_intensity(((k / 40) % 3) as f32 * 0.5).unwrap_or(()),
+            12 => e.set_preset(Preset::Punchy), // mid-blend
+            14 => e.set_preset(Preset::Gentle), // three chains
+            20 => e.set_volume(0.4 + 0.3 * ((k / 40) % 2) as f32).unwrap_or(()),
+            25 => e.set_target_lufs(-16.0).unwrap_or(()),
+            30 => {
+                let _ = e.set_intensity(f32::NAN);
+                e.reset_loudness();
+            }
+            _ => {}
+        }
+        l.copy_from_slice(chunk);
+        r.copy_from_slice(chunk);
+        e.process(&mut l, &mut r, clock);
+        clock += 128;
+        if k % 37 == 0 {
+            let _ = e.take_levels();
+            e.spectrum(&mut bands);
+            let _ = e.stats();
+        }
+    }
+    arm(false);
+    assert!(e.stats().switches >= 10, "{:?}", e.stats());
+    assert_eq!(allocs(), 0, "the enhancer allocated");
 }
