@@ -6,6 +6,8 @@
 //! generated glue never mallocs or copies on the audio path. Positions cross as `f64` (exact
 //! up to 2^53 frames) to keep `BigInt` out of the worklet.
 
+use stream_core::dsp::spectrum::BANDS;
+use stream_core::dsp::{Enhancer, EnhancerConfig};
 use stream_core::engine::{Engine, EngineConfig, PushError, Transition};
 use wasm_bindgen::prelude::*;
 
@@ -43,7 +45,41 @@ pub mod stat {
     pub const TARGET_FRAMES: usize = 21;
     /// -1 until a queued track change happened.
     pub const TRANSITION_CLOCK: usize = 22;
-    pub const LEN: usize = 23;
+    /// The enhancer: preset index (`stream_core::dsp::Preset`), intensity, volume.
+    pub const PRESET: usize = 23;
+    pub const INTENSITY: usize = 24;
+    pub const VOLUME: usize = 25;
+    /// Gain reduction of the playing chain's compressor and limiter, dB.
+    pub const COMPRESSOR_GR_DB: usize = 26;
+    pub const LIMITER_GR_DB: usize = 27;
+    /// `adaptive`'s gain at full intensity, dB.
+    pub const ADAPTIVE_GAIN_DB: usize = 28;
+    /// Programme loudness before the volume, LUFS (-120 for silence).
+    pub const LOUDNESS_MOMENTARY: usize = 29;
+    pub const LOUDNESS_SHORT_TERM: usize = 30;
+    pub const LOUDNESS_INTEGRATED: usize = 31;
+    /// Output peak and RMS per channel since the previous `update_stats`, linear.
+    pub const PEAK_L: usize = 32;
+    pub const PEAK_R: usize = 33;
+    pub const RMS_L: usize = 34;
+    pub const RMS_R: usize = 35;
+    /// Preset blends started; output clock of the first frame of the latest (-1: none yet).
+    pub const DSP_SWITCHES: usize = 36;
+    pub const DSP_SWITCH_CLOCK: usize = 37;
+    /// Frames of delay the enhancer adds (its limiter's look-ahead; 0 in bypass).
+    pub const DSP_LATENCY: usize = 38;
+    /// 1 while a preset blend runs.
+    pub const DSP_BLENDING: usize = 39;
+    /// Output spectrum in `BANDS` bands (40 Hz to 16 kHz, log-spaced), dB.
+    pub const SPECTRUM: usize = 40;
+    pub const LEN: usize = SPECTRUM + super::BANDS;
+}
+
+/// Setters of the enhancer return 0 or one of these (the value was refused, nothing changed).
+pub mod param {
+    pub const OK: i32 = 0;
+    pub const UNKNOWN_PRESET: i32 = -1;
+    pub const OUT_OF_RANGE: i32 = -2;
 }
 
 /// Result codes of [`WasmEngine::push_input`].
@@ -58,6 +94,8 @@ pub mod push {
 #[wasm_bindgen]
 pub struct WasmEngine {
     engine: Engine,
+    enhancer: Enhancer,
+    bands: [f32; BANDS],
     input: Vec<u8>,
     left: Vec<f32>,
     right: Vec<f32>,
@@ -68,7 +106,8 @@ pub struct WasmEngine {
 
 #[wasm_bindgen]
 impl WasmEngine {
-    /// Allocates everything the engine will ever use.
+    /// Allocates everything the engine will ever use. `preset_blend_ms` is the length of the
+    /// blend between presets (0 switches hard, for tests).
     #[wasm_bindgen(constructor)]
     pub fn new(
         sample_rate: u32,
@@ -76,6 +115,7 @@ impl WasmEngine {
         start_threshold_ms: u32,
         fade_ms: f32,
         crossfade_ms: f32,
+        preset_blend_ms: f32,
     ) -> WasmEngine {
         let engine = Engine::new(EngineConfig {
             sample_rate,
@@ -85,8 +125,15 @@ impl WasmEngine {
             crossfade_ms,
             ..EngineConfig::default()
         });
+        let enhancer = Enhancer::new(EnhancerConfig {
+            sample_rate,
+            blend_ms: if preset_blend_ms.is_finite() { preset_blend_ms.clamp(0.0, 1000.0) } else { 30.0 },
+            ..EnhancerConfig::default()
+        });
         let mut e = WasmEngine {
             engine,
+            enhancer,
+            bands: [0.0; BANDS],
             input: vec![0; INPUT_CAPACITY_BYTES],
             left: vec![0.0; MAX_RENDER_FRAMES],
             right: vec![0.0; MAX_RENDER_FRAMES],
@@ -186,7 +233,49 @@ impl WasmEngine {
     /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
     pub fn render(&mut self, frames: usize, clock_frame: f64) {
         let n = frames.min(MAX_RENDER_FRAMES);
-        self.engine.render(&mut self.left[..n], &mut self.right[..n], clock_frame.max(0.0) as u64);
+        let clock = clock_frame.max(0.0) as u64;
+        self.engine.render(&mut self.left[..n], &mut self.right[..n], clock);
+        self.enhancer.process(&mut self.left[..n], &mut self.right[..n], clock);
+    }
+
+    /// Runs only the enhancer over what is in the output buffers (for the DSP benchmark).
+    pub fn process_dsp(&mut self, frames: usize, clock_frame: f64) {
+        let n = frames.min(MAX_RENDER_FRAMES);
+        self.enhancer.process(&mut self.left[..n], &mut self.right[..n], clock_frame.max(0.0) as u64);
+    }
+
+    /// Selects the preset of index `preset` (`off` 0, `adaptive` 1, `warm` 2, `bright` 3,
+    /// `punchy` 4, `gentle` 5); it is heard from the next render quantum. See [`param`].
+    #[wasm_bindgen(js_name = setPreset)]
+    pub fn set_preset(&mut self, preset: u32) -> i32 {
+        match self.enhancer.set_preset_index(preset) {
+            Ok(()) => param::OK,
+            Err(_) => param::UNKNOWN_PRESET,
+        }
+    }
+
+    /// Intensity 0..=1 of the preset; NaN or out of range is refused.
+    #[wasm_bindgen(js_name = setIntensity)]
+    pub fn set_intensity(&mut self, intensity: f32) -> i32 {
+        self.enhancer.set_intensity(intensity).map_or(param::OUT_OF_RANGE, |()| param::OK)
+    }
+
+    /// Volume 0..=1 (linear, ramped); NaN or out of range is refused.
+    #[wasm_bindgen(js_name = setVolume)]
+    pub fn set_volume(&mut self, volume: f32) -> i32 {
+        self.enhancer.set_volume(volume).map_or(param::OUT_OF_RANGE, |()| param::OK)
+    }
+
+    /// The loudness `adaptive` aims for, -60..=0 LUFS.
+    #[wasm_bindgen(js_name = setTargetLufs)]
+    pub fn set_target_lufs(&mut self, lufs: f32) -> i32 {
+        self.enhancer.set_target_lufs(lufs).map_or(param::OUT_OF_RANGE, |()| param::OK)
+    }
+
+    /// A new programme (another track): the loudness measurement starts over.
+    #[wasm_bindgen(js_name = resetLoudness)]
+    pub fn reset_loudness(&mut self) {
+        self.enhancer.reset_loudness();
     }
 
     pub fn left_ptr(&self) -> *const f32 {
@@ -202,7 +291,8 @@ impl WasmEngine {
         self.engine.state() as u8
     }
 
-    /// Refreshes the stats array (see [`stat`]) at [`Self::stats_ptr`].
+    /// Refreshes the stats array (see [`stat`]) at [`Self::stats_ptr`]. It reads and restarts
+    /// the level meter and computes the spectrum (one FFT): call it at the UI's rate.
     pub fn update_stats(&mut self) {
         let s = self.engine.stats();
         let v = &mut self.stats;
@@ -229,6 +319,29 @@ impl WasmEngine {
         v[stat::TRANSITIONS] = s.transitions as f64;
         v[stat::TARGET_FRAMES] = s.target_frames as f64;
         v[stat::TRANSITION_CLOCK] = s.transition_clock.map_or(-1.0, |c| c as f64);
+        let d = self.enhancer.stats();
+        v[stat::PRESET] = d.preset as f64;
+        v[stat::INTENSITY] = d.intensity as f64;
+        v[stat::VOLUME] = d.volume as f64;
+        v[stat::COMPRESSOR_GR_DB] = d.compressor_gr_db as f64;
+        v[stat::LIMITER_GR_DB] = d.limiter_gr_db as f64;
+        v[stat::ADAPTIVE_GAIN_DB] = d.adaptive_gain_db as f64;
+        v[stat::LOUDNESS_MOMENTARY] = d.momentary_lufs;
+        v[stat::LOUDNESS_SHORT_TERM] = d.short_term_lufs;
+        v[stat::LOUDNESS_INTEGRATED] = d.integrated_lufs;
+        let levels = self.enhancer.take_levels();
+        v[stat::PEAK_L] = levels.peak[0] as f64;
+        v[stat::PEAK_R] = levels.peak[1] as f64;
+        v[stat::RMS_L] = levels.rms[0] as f64;
+        v[stat::RMS_R] = levels.rms[1] as f64;
+        v[stat::DSP_SWITCHES] = d.switches as f64;
+        v[stat::DSP_SWITCH_CLOCK] = d.switch_clock.map_or(-1.0, |c| c as f64);
+        v[stat::DSP_LATENCY] = d.latency_frames as f64;
+        v[stat::DSP_BLENDING] = if d.blending { 1.0 } else { 0.0 };
+        self.enhancer.spectrum(&mut self.bands);
+        for (dst, &b) in v[stat::SPECTRUM..stat::SPECTRUM + BANDS].iter_mut().zip(&self.bands) {
+            *dst = b as f64;
+        }
     }
 
     pub fn stats_ptr(&self) -> *const f64 {

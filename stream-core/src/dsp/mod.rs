@@ -775,7 +775,7 @@ impl Enhancer {
         self.meter.take()
     }
 
-    /// The output spectrum of the last 21 ms in [`BANDS`] bands, dB. Costs an FFT: call it at the
+    /// The output spectrum of the last 43 ms in [`BANDS`] bands, dB. Costs an FFT: call it at the
     /// UI's rate, not per quantum.
     pub fn spectrum(&mut self, out: &mut [f32; BANDS]) {
         self.spectrum.compute(out);

@@ -6,8 +6,8 @@
 
 use core::f32::consts::PI;
 
-/// FFT length: 1024 frames is 21 ms at 48 kHz, a 47 Hz bin.
-pub const FFT_LEN: usize = 1024;
+/// FFT length: 2048 frames is 43 ms at 48 kHz, 23 Hz bins (the lowest bands still get some).
+pub const FFT_LEN: usize = 2048;
 /// Bands of the UI spectrum, log-spaced from [`BAND_LOW_HZ`] to [`BAND_HIGH_HZ`].
 pub const BANDS: usize = 16;
 pub const BAND_LOW_HZ: f32 = 40.0;
