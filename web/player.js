@@ -12,7 +12,45 @@ const S = {
   LATE_FRAMES: 10, GAP_FRAMES: 11, BAD_FRAMES: 12, STALE_FRAMES: 13, FADES: 14,
   START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17, PREROLL_FRAMES: 18,
   CROSSFADES: 19, TRANSITIONS: 20, TARGET_FRAMES: 21, TRANSITION_CLOCK: 22,
+  PRESET: 23, INTENSITY: 24, VOLUME: 25, COMPRESSOR_GR_DB: 26, LIMITER_GR_DB: 27,
+  ADAPTIVE_GAIN_DB: 28, LOUDNESS_M: 29, LOUDNESS_S: 30, LOUDNESS_I: 31, PEAK_L: 32, PEAK_R: 33,
+  RMS_L: 34, RMS_R: 35, DSP_SWITCHES: 36, DSP_SWITCH_CLOCK: 37, DSP_LATENCY: 38, DSP_BLENDING: 39,
+  SPECTRUM: 40,
 };
+const BANDS = 16;
+
+/** The enhancement presets, in the order of their indices in the engine. */
+export const PRESETS = Object.freeze(['off', 'adaptive', 'warm', 'bright', 'punchy', 'gentle']);
+
+/** An invalid argument to the API: `code` is stable (`unknown_preset`, `invalid_intensity`,
+ * `invalid_volume`, `invalid_target_lufs`), `message` says what was wrong. */
+export class StreamPlayerError extends RangeError {
+  constructor(code, message) {
+    super(message);
+    this.name = 'StreamPlayerError';
+    this.code = code;
+  }
+}
+
+function checkPreset(name) {
+  const i = PRESETS.indexOf(name);
+  if (i < 0) throw new StreamPlayerError('unknown_preset', `unknown preset ${JSON.stringify(name)}: use one of ${PRESETS.join(', ')}`);
+  return i;
+}
+
+function checkUnit(code, what, x) {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x > 1) {
+    throw new StreamPlayerError(code, `${what} must be a number from 0 to 1, got ${String(x)}`);
+  }
+  return x;
+}
+
+function checkLufs(x) {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < -60 || x > 0) {
+    throw new StreamPlayerError('invalid_target_lufs', `target loudness must be a number from -60 to 0 LUFS, got ${String(x)}`);
+  }
+  return x;
+}
 
 export class StreamPlayer extends EventTarget {
   /**
@@ -22,11 +60,29 @@ export class StreamPlayer extends EventTarget {
    * @param {number} [opts.startThresholdMs=100] audio buffered before playback starts
    * @param {number} [opts.fadeMs=10] fade length at starts, stops and underruns
    * @param {number} [opts.statsIntervalMs=100] how often `stats` events fire
+   * @param {string} [opts.preset='off'] enhancement preset (see PRESETS)
+   * @param {number} [opts.intensity=1] preset intensity, 0 (neutral) to 1 (full)
+   * @param {number} [opts.volume=1] output volume, 0 to 1
+   * @param {number} [opts.targetLufs=-14] loudness the `adaptive` preset aims for
+   * @param {number} [opts.presetBlendMs=30] length of the blend between presets
+   * @throws {StreamPlayerError} on an invalid preset, intensity, volume or target
    */
   constructor(opts = {}) {
     super();
     this.server = (opts.server || location.origin).replace(/\/$/, '');
-    this.opts = { capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100, ...opts };
+    this.opts = {
+      capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
+      preset: 'off', intensity: 1, volume: 1, targetLufs: -14, presetBlendMs: 30, ...opts,
+    };
+    checkPreset(this.opts.preset);
+    checkUnit('invalid_intensity', 'intensity', this.opts.intensity);
+    checkUnit('invalid_volume', 'volume', this.opts.volume);
+    checkLufs(this.opts.targetLufs);
+    this.preset = this.opts.preset;
+    this.intensity = this.opts.intensity;
+    this.volume = this.opts.volume;
+    this.targetLufs = this.opts.targetLufs;
+    this._presetPerf = 0; // performance.now() of the last setPreset()
     this.context = null;
     this.output = null;
     this.state = 'idle';
@@ -66,6 +122,9 @@ export class StreamPlayer extends EventTarget {
         startThresholdMs: this.opts.startThresholdMs,
         fadeMs: this.opts.fadeMs,
         crossfadeMs: this.opts.crossfadeMs,
+        presetBlendMs: this.opts.presetBlendMs,
+        // Whatever was set before the engine existed.
+        dsp: { preset: PRESETS.indexOf(this.preset), intensity: this.intensity, volume: this.volume, targetLufs: this.targetLufs },
       },
     });
     node.onprocessorerror = () => {
@@ -107,6 +166,8 @@ export class StreamPlayer extends EventTarget {
         this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
       }
     }
+    // A new programme: the loudness measurement of `adaptive` starts over.
+    if (this.track !== trackId) this.output.port.postMessage({ t: 'dsp', resetLoudness: true });
     this.track = trackId;
     let codec = o.codec || 'opus';
     if (codec === 'opus' && !(await this._opusSupported)) {
@@ -167,6 +228,55 @@ export class StreamPlayer extends EventTarget {
     this.worker.postMessage({ cmd: 'queue', trackId, crossfadeS: o.crossfadeS || 0, codec: this.codec || o.codec || 'opus', bitrate: o.bitrate, profile: o.profile });
   }
 
+  /**
+   * Switches the enhancement preset. The worklet blends the old and the new chain, starting
+   * with the next render quantum after the message arrives (no server round trip, no reload).
+   * @param {'off'|'adaptive'|'warm'|'bright'|'punchy'|'gentle'} name
+   * @throws {StreamPlayerError} `unknown_preset`; nothing changes
+   */
+  setPreset(name) {
+    const index = checkPreset(name);
+    this.preset = name;
+    this._presetPerf = performance.now();
+    this.output?.port.postMessage({ t: 'dsp', preset: index });
+    this._emit('presetchange', { preset: name, intensity: this.intensity });
+  }
+
+  /**
+   * Scales the preset from neutral (0: bit-exact bypass) to full (1), ramped without zipper noise.
+   * @param {number} x 0..1
+   * @throws {StreamPlayerError} `invalid_intensity` (NaN, out of range, not a number); nothing changes
+   */
+  setIntensity(x) {
+    checkUnit('invalid_intensity', 'intensity', x);
+    this.intensity = x;
+    this.output?.port.postMessage({ t: 'dsp', intensity: x });
+    this._emit('presetchange', { preset: this.preset, intensity: x });
+  }
+
+  /**
+   * Output volume, linear 0..1 (like HTMLMediaElement.volume), ramped.
+   * @param {number} x 0..1
+   * @throws {StreamPlayerError} `invalid_volume`; nothing changes
+   */
+  setVolume(x) {
+    checkUnit('invalid_volume', 'volume', x);
+    this.volume = x;
+    this.output?.port.postMessage({ t: 'dsp', volume: x });
+    this._emit('volumechange', { volume: x });
+  }
+
+  /**
+   * Loudness the `adaptive` preset aims for (default -14 LUFS).
+   * @param {number} lufs -60..0
+   * @throws {StreamPlayerError} `invalid_target_lufs`; nothing changes
+   */
+  setTargetLufs(lufs) {
+    checkLufs(lufs);
+    this.targetLufs = lufs;
+    this.output?.port.postMessage({ t: 'dsp', targetLufs: lufs });
+  }
+
   /** Fades out and stops. */
   stop() {
     if (!this.output) return;
@@ -206,7 +316,8 @@ export class StreamPlayer extends EventTarget {
     const v = m.stats;
     const rate = m.sampleRate;
     const engineState = STATE_NAMES[v[S.STATE]] || 'idle';
-    const firstAudio = v[S.FIRST_AUDIO_CLOCK];
+    // The enhancer delays its output by its look-ahead: first audio is heard that much later.
+    const firstAudio = v[S.FIRST_AUDIO_CLOCK] < 0 ? -1 : v[S.FIRST_AUDIO_CLOCK] + v[S.DSP_LATENCY];
     if (this._ttfaMs == null && firstAudio >= 0 && v[S.SESSION] === this._ttfaSession) {
       // Map the audio clock to performance.now(): the first audible sample's frame, through the
       // context's output timestamp, minus the moment play() was called.
@@ -241,7 +352,35 @@ export class StreamPlayer extends EventTarget {
       startClock: v[S.START_CLOCK],
       firstAudioClock: firstAudio,
       timeToFirstAudioMs: v[S.SESSION] === this._ttfaSession ? this._ttfaMs : null,
+      preset: PRESETS[v[S.PRESET]] ?? this.preset,
+      intensity: v[S.INTENSITY],
+      volume: v[S.VOLUME],
+      gainReductionDb: v[S.COMPRESSOR_GR_DB] + v[S.LIMITER_GR_DB],
+      compressorGainReductionDb: v[S.COMPRESSOR_GR_DB],
+      limiterGainReductionDb: v[S.LIMITER_GR_DB],
+      adaptiveGainDb: v[S.ADAPTIVE_GAIN_DB],
+      loudness: { momentary: v[S.LOUDNESS_M], shortTerm: v[S.LOUDNESS_S], integrated: v[S.LOUDNESS_I] },
+      levels: { peak: [v[S.PEAK_L], v[S.PEAK_R]], rms: [v[S.RMS_L], v[S.RMS_R]] },
+      spectrum: v.slice(S.SPECTRUM, S.SPECTRUM + BANDS),
+      presetSwitches: v[S.DSP_SWITCHES],
+      presetBlending: v[S.DSP_BLENDING] === 1,
+      dspLatencyFrames: v[S.DSP_LATENCY],
+      // Output clock of the latest preset message's arrival and of the blend's first frame.
+      presetMessageClock: m.dspMsgFrame,
+      presetSwitchClock: v[S.DSP_SWITCH_CLOCK],
     };
+    if (this._presetPerf && v[S.DSP_SWITCH_CLOCK] >= 0 && v[S.DSP_SWITCH_CLOCK] !== this._lastSwitchClock) {
+      // setPreset() to the blend's first frame leaving the engine, on the page's clock.
+      this._lastSwitchClock = v[S.DSP_SWITCH_CLOCK];
+      const ts = this.context.getOutputTimestamp();
+      const blendPerf = ts.performanceTime + (v[S.DSP_SWITCH_CLOCK] / rate - ts.contextTime) * 1000;
+      this._emit('presetapplied', {
+        preset: stats.preset,
+        switchClock: v[S.DSP_SWITCH_CLOCK],
+        switchMs: blendPerf - this._presetPerf,
+        onsetFrames: m.dspMsgFrame >= 0 ? v[S.DSP_SWITCH_CLOCK] - m.dspMsgFrame : null,
+      });
+    }
     this.stats = stats;
     if (this.state === 'paused') {
       // Stays paused until resume().

@@ -8,7 +8,6 @@
 import './polyfill.js';
 import { initSync, WasmEngine } from '../pkg/engine_wasm.js';
 
-const STATS_LEN = 23;
 const QUANTUM = 128;
 
 class StreamProcessor extends AudioWorkletProcessor {
@@ -21,7 +20,9 @@ class StreamProcessor extends AudioWorkletProcessor {
     try {
       const wasm = initSync({ module: o.module });
       this.memory = wasm.memory;
-      this.engine = new WasmEngine(sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10, o.crossfadeMs ?? 30);
+      this.engine = new WasmEngine(sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10, o.crossfadeMs ?? 30, o.presetBlendMs ?? 30);
+      this.dspMsgFrame = -1;
+      this.dsp(o.dsp || {});
       this.viewsOf = null;
       this.refreshViews();
     } catch (e) {
@@ -38,7 +39,20 @@ class StreamProcessor extends AudioWorkletProcessor {
     this.left = new Float32Array(buf, this.engine.left_ptr(), QUANTUM);
     this.right = new Float32Array(buf, this.engine.right_ptr(), QUANTUM);
     this.input = new Uint8Array(buf, this.engine.input_ptr(), this.engine.input_capacity());
-    this.stats = new Float64Array(buf, this.engine.stats_ptr(), STATS_LEN);
+    this.stats = new Float64Array(buf, this.engine.stats_ptr(), this.engine.stats_len());
+  }
+
+  // Enhancer settings arrive as numbers only (the main thread maps preset names to indices and
+  // validates every value; the engine refuses anything out of range all the same).
+  dsp(m) {
+    if (m.preset !== undefined) {
+      this.engine.setPreset(m.preset);
+      this.dspMsgFrame = currentFrame; // the next quantum starts the blend: onset statistics
+    }
+    if (m.intensity !== undefined) this.engine.setIntensity(m.intensity);
+    if (m.volume !== undefined) this.engine.setVolume(m.volume);
+    if (m.targetLufs !== undefined) this.engine.setTargetLufs(m.targetLufs);
+    if (m.resetLoudness) this.engine.resetLoudness();
   }
 
   // Messages from the main thread (port) and from the Worker (dataPort).
@@ -68,13 +82,14 @@ class StreamProcessor extends AudioWorkletProcessor {
       case 'writePos': replyTo.postMessage({ t: 'writePos', id: m.id, pos: this.engine.write_pos_of(m.session) }); return;
       case 'end': this.engine.end_at(m.session, m.totalSamples); return;
       case 'stop': this.engine.stop(); return;
+      case 'dsp': this.dsp(m); return;
       case 'port':
         this.dataPort = m.port;
         this.dataPort.onmessage = (e) => this.onMessage(e.data, this.dataPort);
         return;
       case 'poll': {
         this.engine.update_stats();
-        replyTo.postMessage({ t: 'stats', id: m.id, stats: Array.from(this.stats), refused: this.refused, sampleRate });
+        replyTo.postMessage({ t: 'stats', id: m.id, stats: Array.from(this.stats), refused: this.refused, sampleRate, dspMsgFrame: this.dspMsgFrame });
         return;
       }
     }

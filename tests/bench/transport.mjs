@@ -14,7 +14,7 @@ try {
   const tracks = await (await fetch(relay.url + '/api/tracks')).json();
   const id = (f) => tracks.find((t) => t.file_name === f).id;
   const page = await browser.newPage();
-  await page.goto(relay.url + '/');
+  await page.goto(relay.url + '/?preset=off');
   await page.waitForSelector('#tracks tbody tr');
   await page.evaluate(() => window.streamPlayer.init());
 

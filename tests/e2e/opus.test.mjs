@@ -39,7 +39,7 @@ test('opus plays matching the source in level and spectrum; a seek lands on the 
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/');
+  await page.goto(relay.url + '/?preset=off');
   await page.waitForSelector('#tracks tbody tr');
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');

@@ -22,7 +22,7 @@ test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', as
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/');
+  await page.goto(relay.url + '/?preset=off');
   await page.waitForSelector('#tracks tbody tr');
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');

@@ -27,7 +27,7 @@ async function pageWithPlayer(opts = {}, name = 'p') {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/');
+  await page.goto(relay.url + '/?preset=off');
   await page.waitForSelector('#tracks tbody tr');
   await page.evaluate(async ({ opts, name }) => {
     const { StreamPlayer } = await import('/player.js');

@@ -1,0 +1,202 @@
+// End to end, real time, against the real relay in headless Chromium: the enhancement DSP runs
+// in the AudioWorklet; switching presets, intensity and volume during playback never clicks,
+// and each preset moves the bands it promises, measured in the rendered audio against the
+// server's own decode of the same track positions.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, clicks,
+  thirdOctaveBands, trackByFile } from './lib.mjs';
+
+let media, relay, browser, tracks;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+before(async () => {
+  media = mkdtempSync(join(tmpdir(), 'e2e-dsp-'));
+  // A low sine: small natural steps, so a hard switch between two processed versions shows.
+  execFileSync('sox', ['-n', '-r', '48000', '-c', '2', '-b', '16', join(media, 'tone100.wav'), 'synth', '14', 'sine', '100', 'gain', '-6']);
+  // Pink noise: energy in every band, to see which bands a preset moves.
+  execFileSync('sox', ['-n', '-r', '48000', '-c', '2', '-b', '16', join(media, 'pink.wav'), 'synth', '14', 'pinknoise', 'gain', '-14']);
+  relay = await startRelay({ media });
+  browser = await launchChromium();
+  tracks = await (await fetch(relay.url + '/api/tracks')).json();
+});
+after(async () => { await browser?.close(); relay?.stop(); });
+
+async function pageWithPlayer(opts = {}) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(relay.url + '/?preset=off');
+  await page.waitForSelector('#tracks tbody tr');
+  await page.evaluate(async (opts) => {
+    const { StreamPlayer } = await import('/player.js');
+    const p = new StreamPlayer(opts);
+    await p.init();
+    window.p = p;
+    window.__applied = [];
+    p.addEventListener('presetapplied', (e) => window.__applied.push(e.detail));
+  }, opts);
+  return { page, errors };
+}
+
+const stats = (page) => page.evaluate(() => window.p.stats);
+async function waitPlaying(page) {
+  await page.waitForFunction(() => window.p.stats && window.p.stats.state === 'playing' && window.p.stats.bufferedMs > 300);
+}
+
+/** Plays `file` as pcm_f32 and makes `changes` ([ms after playing, js]) while recording. */
+async function playWithChanges(page, file, seconds, changes) {
+  await attachRecorder(page, seconds, 'p');
+  await page.evaluate((t) => window.p.play(t, { codec: 'pcm_f32' }), trackByFile(tracks, file).id);
+  await waitPlaying(page);
+  const t0 = Date.now();
+  for (const [at, js] of changes) {
+    await sleep(Math.max(0, at - (Date.now() - t0)));
+    await page.evaluate(js);
+  }
+  const rec = await collectRecording(page);
+  const blends = changes.filter(([, , blend]) => blend !== false).length;
+  await page.waitForFunction((n) => window.p.stats.presetSwitches >= n, blends);
+  const applied = await page.evaluate(() => window.__applied);
+  return { rec, applied, st: await stats(page) };
+}
+
+/** Energy in dB of `x` between `lo` and `hi` Hz (from 1/3-octave bands). */
+function bandDb(x, lo, hi) {
+  const { centers, db } = thirdOctaveBands(x);
+  let e = 0;
+  centers.forEach((f, i) => { if (f >= lo && f <= hi) e += 10 ** (db[i] / 10); });
+  return 10 * Math.log10(e);
+}
+
+test('each preset moves the bands it promises, measured in the rendered audio', async () => {
+  const { page, errors } = await pageWithPlayer();
+  const { rec, applied, st } = await playWithChanges(page, 'pink.wav', 10, [
+    [2000, () => window.p.setPreset('bright')],
+    [4200, () => window.p.setPreset('warm')],
+    [6400, () => window.p.setPreset('gentle')],
+  ]);
+  const ref = referenceDecode(relay.url, trackByFile(tracks, 'pink.wav').id);
+  // Segments under each preset, from the output clocks where their blends began.
+  assert.equal(applied.length, 3, JSON.stringify(applied));
+  const starts = applied.map((a) => a.switchClock);
+  const segs = [['off', st.startClock + 4800, starts[0]], ['bright', starts[0], starts[1]], ['warm', starts[1], starts[2]], ['gentle', starts[2], rec.first + rec.left.length]];
+  const result = {};
+  for (const [name, from, to] of segs) {
+    const a = from + 9600 - rec.first; // skip the blend and the filters' settling
+    const b = to - 2400 - rec.first;
+    assert.ok(b - a > 48000, `${name}: ${b - a} frames to measure`);
+    const out = rec.left.subarray(a, b);
+    const src = ref.left.subarray(a + rec.first - st.startClock, b + rec.first - st.startClock);
+    result[name] = { low: bandDb(out, 40, 200) - bandDb(src, 40, 200), high: bandDb(out, 5000, 16000) - bandDb(src, 5000, 16000) };
+  }
+  console.log(`E2E preset band changes (dB vs source): ${JSON.stringify(result, (k, v) => (typeof v === 'number' ? +v.toFixed(2) : v))}`);
+  console.log(`E2E preset switches: ${applied.map((a) => `${a.preset} ${a.switchMs.toFixed(1)} ms (onset ${a.onsetFrames} frames)`).join(', ')}`);
+  assert.ok(Math.abs(result.off.low) < 0.3 && Math.abs(result.off.high) < 0.3, 'off leaves the source alone');
+  assert.ok(result.bright.high > 3 && result.bright.high - result.bright.low > 4, 'bright raises the high band');
+  assert.ok(result.warm.low > 2 && result.warm.low - result.warm.high > 4, 'warm raises the low band');
+  assert.ok(result.gentle.high - result.gentle.low < -3, 'gentle softens the high band');
+  for (const a of applied) assert.ok(a.onsetFrames >= 0 && a.onsetFrames <= 128, `blend onset within one quantum: ${a.onsetFrames}`);
+  assert.equal(st.underruns, 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+// Every kind of change the API allows, each while the previous may still be blending.
+const CHANGES = [
+  [800, () => window.p.setPreset('punchy')],
+  [1500, () => window.p.setPreset('warm')],
+  [2100, () => window.p.setPreset('bright')],
+  [2700, () => window.p.setIntensity(0.3), false],
+  [3300, () => window.p.setPreset('gentle')],
+  [3330, () => window.p.setPreset('adaptive')], // mid-blend
+  [4200, () => window.p.setIntensity(0)], // to the bypass
+  [4900, () => window.p.setIntensity(1)], // and back
+  [5500, () => window.p.setVolume(0.5), false],
+  [6100, () => window.p.setPreset('off')],
+];
+
+/** Steps of the output, split into frames near a blend (within 80 ms of where one began: events
+ * come at the stats rate, so two blends 30 ms apart may report only the later one) and the
+ * rest; the steady rest bounds what each preset's own output does to the tone. */
+function splitSteps(rec, applied, startClock) {
+  const near = new Uint8Array(rec.left.length);
+  for (const a of applied) {
+    const i = a.switchClock - rec.first;
+    for (let k = Math.max(0, i - 3840); k < Math.min(near.length, i + 3840); k++) near[k] = 1;
+  }
+  const from = startClock - rec.first + 4800;
+  let bound = 0;
+  for (let i = from + 1; i < rec.left.length; i++) {
+    if (!near[i] && !near[i - 1]) bound = Math.max(bound, Math.abs(rec.left[i] - rec.left[i - 1]));
+  }
+  return { from, bound, near };
+}
+
+test('switching presets, intensity and volume during playback never clicks; a hard switch would', async () => {
+  const { page, errors } = await pageWithPlayer();
+  const { rec, applied, st } = await playWithChanges(page, 'tone100.wav', 9, CHANGES);
+  const { from, bound, near } = splitSteps(rec, applied, st.startClock);
+  const found = clicks(rec.left.subarray(from), bound).map((i) => i + from);
+  const inBlends = found.filter((i) => near[i]).length;
+  console.log(`E2E preset, intensity and volume changes on a 100 Hz tone: ${CHANGES.length} changes, steady max step ${bound.toExponential(3)}, clicks ${found.length}`);
+  assert.deepEqual(found, [], `clicks at frames ${found.slice(0, 10)} (${inBlends} near a blend)`);
+  const s = await stats(page);
+  assert.equal(s.presetSwitches, CHANGES.filter((c) => c[2] !== false).length, 'one blend per structural change');
+  assert.equal(s.underruns, 0);
+  assert.equal(s.preset, 'off');
+  assert.equal(s.volume, 0.5);
+  assert.deepEqual(errors, []);
+  await page.close();
+
+  // The same changes with the blend switched off: the detector finds the cuts.
+  const hard = await pageWithPlayer({ presetBlendMs: 0 });
+  const h = await playWithChanges(hard.page, 'tone100.wav', 9, CHANGES);
+  const hs = splitSteps(h.rec, h.applied, h.st.startClock);
+  const hardClicks = clicks(h.rec.left.subarray(hs.from), hs.bound);
+  console.log(`E2E the same switches made hard: ${hardClicks.length} clicks found`);
+  assert.ok(hardClicks.length >= 5, `the detector must see hard switches (${hardClicks.length})`);
+  await hard.page.close();
+});
+
+test('bad preset, intensity and volume are refused by the API and playback goes on', async () => {
+  const { page, errors } = await pageWithPlayer({ preset: 'warm' });
+  await page.evaluate((t) => window.p.play(t, { codec: 'pcm_f32' }), trackByFile(tracks, 'pink.wav').id);
+  await waitPlaying(page);
+  const before = await stats(page);
+  const results = await page.evaluate(() => {
+    const tries = [
+      () => window.p.setPreset('loud'), () => window.p.setPreset(3), () => window.p.setPreset(undefined),
+      () => window.p.setIntensity(NaN), () => window.p.setIntensity(1.5), () => window.p.setIntensity(-0.1),
+      () => window.p.setIntensity('0.5'), () => window.p.setVolume(-1), () => window.p.setVolume(Infinity),
+      () => window.p.setTargetLufs(NaN),
+    ];
+    return tries.map((f) => { try { f(); return 'accepted'; } catch (e) { return `${e.name}:${e.code}:${e.message}`; } });
+  });
+  console.log(`E2E refused: ${results.join(' | ')}`);
+  const codes = results.map((r) => r.split(':')[1]);
+  assert.deepEqual(codes, ['unknown_preset', 'unknown_preset', 'unknown_preset', 'invalid_intensity', 'invalid_intensity',
+    'invalid_intensity', 'invalid_intensity', 'invalid_volume', 'invalid_volume', 'invalid_target_lufs']);
+  assert.ok(results.every((r) => r.startsWith('StreamPlayerError:')));
+  // A bad constructor option is refused the same way.
+  const ctor = await page.evaluate(async () => {
+    const { StreamPlayer } = await import('/player.js');
+    try { new StreamPlayer({ preset: 'nope' }); return 'accepted'; } catch (e) { return e.code; }
+  });
+  assert.equal(ctor, 'unknown_preset');
+  await sleep(500);
+  const after = await stats(page);
+  assert.equal(after.preset, 'warm');
+  assert.equal(after.intensity, 1);
+  assert.equal(after.volume, 1);
+  assert.equal(after.presetSwitches, before.presetSwitches, 'nothing reached the worklet');
+  assert.equal(after.state, 'playing');
+  assert.ok(after.positionS > before.positionS + 0.3, 'playback went on');
+  assert.equal(after.underruns, 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
