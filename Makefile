@@ -47,7 +47,7 @@ test-e2e: build media
 test: lint test-native test-wasm test-e2e
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -61,6 +61,12 @@ bench-wire: build media
 bench-transport: build media
 	@mkdir -p target/bench
 	cd tests && node bench/transport.mjs | tee ../target/bench/transport.txt
+
+# Native (criterion) first, then the same chain as wasm and the switch in the real worklet.
+bench-dsp: build media
+	@mkdir -p target/bench
+	$(CARGO) bench -q -p stream-core --bench dsp -- --warm-up-time 2 --measurement-time 5 | grep -E "^dsp_|time:"
+	cd tests && node bench/dsp.mjs | tee ../target/bench/dsp.txt
 
 bench-ttfa: build media
 	@mkdir -p target/bench

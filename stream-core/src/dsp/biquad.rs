@@ -114,8 +114,8 @@ impl Coeffs {
 #[derive(Clone, Copy, Debug)]
 pub struct Biquad {
     pub c: Coeffs,
-    s1: [f64; 2],
-    s2: [f64; 2],
+    pub(crate) s1: [f64; 2],
+    pub(crate) s2: [f64; 2],
 }
 
 impl Default for Biquad {
@@ -145,11 +145,56 @@ impl Biquad {
         y
     }
 
-    /// Filters planar stereo in place.
+    /// Filters planar stereo in place. Coefficients and state live in locals for the loop, so
+    /// they stay in registers (natively and in wasm, where the struct is in linear memory).
     pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let Coeffs { b0, b1, b2, a1, a2 } = self.c;
+        let [mut l1, mut r1] = self.s1;
+        let [mut l2, mut r2] = self.s2;
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            *l = self.tick(0, *l as f64) as f32;
-            *r = self.tick(1, *r as f64) as f32;
+            let (xl, xr) = (*l as f64, *r as f64);
+            let yl = b0 * xl + l1;
+            let yr = b0 * xr + r1;
+            l1 = b1 * xl - a1 * yl + l2;
+            r1 = b1 * xr - a1 * yr + r2;
+            l2 = b2 * xl - a2 * yl;
+            r2 = b2 * xr - a2 * yr;
+            *l = yl as f32;
+            *r = yr as f32;
+        }
+        self.s1 = [l1, r1];
+        self.s2 = [l2, r2];
+    }
+
+    /// Runs a cascade of `N` stereo filters over planar stereo in place, in one pass: every
+    /// frame goes through all of them before the next, so the `2 N` recursions are independent
+    /// work the CPU overlaps (one filter per pass would wait on each multiply-add in turn).
+    pub fn cascade<const N: usize>(filters: &mut [Biquad; N], left: &mut [f32], right: &mut [f32]) {
+        use super::lanes::F2;
+        let sp = |i: usize| {
+            let c = filters[i].c;
+            [F2::splat(c.b0), F2::splat(c.b1), F2::splat(c.b2), F2::splat(c.a1), F2::splat(c.a2)]
+        };
+        let c: [[F2; 5]; N] = core::array::from_fn(sp);
+        let mut s1: [F2; N] = core::array::from_fn(|i| F2::new(filters[i].s1[0], filters[i].s1[1]));
+        let mut s2: [F2; N] = core::array::from_fn(|i| F2::new(filters[i].s2[0], filters[i].s2[1]));
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            let mut x = F2::new(*l as f64, *r as f64);
+            for k in 0..N {
+                let [b0, b1, b2, a1, a2] = c[k];
+                // y = b0 x + s1; s1 = b1 x - a1 y + s2; s2 = b2 x - a2 y (same order as `tick`)
+                let y = x.mul_add(b0, s1[k]);
+                s1[k] = y.mul_sub(a1, x.mul(b1)).add(s2[k]);
+                s2[k] = y.mul_sub(a2, x.mul(b2));
+                x = y;
+            }
+            let [a, b] = x.lanes();
+            *l = a as f32;
+            *r = b as f32;
+        }
+        for (k, f) in filters.iter_mut().enumerate() {
+            f.s1 = s1[k].lanes();
+            f.s2 = s2[k].lanes();
         }
     }
 

@@ -34,11 +34,33 @@ pub fn fast_exp2(x: f32) -> f32 {
     core::f32::consts::SQRT_2 * p * scale
 }
 
+/// The larger of two samples. `f32::max` handles NaN, which wasm's `f32.max` does differently,
+/// so in wasm it becomes a call to `fmaxf`; samples here are finite (the enhancer sanitises its
+/// input), and a comparison is one instruction everywhere.
+#[inline(always)]
+pub fn fmax(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two samples (see [`fmax`]).
+#[inline(always)]
+pub fn fmin(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 /// Decibels of a linear magnitude (`-inf` never: floor at -200 dB).
 #[inline(always)]
 pub fn lin_to_db(x: f32) -> f32 {
     // 20 log10(x) = 20 log10(2) log2(x)
-    6.020_6 * fast_log2(x.max(1e-10))
+    6.020_6 * fast_log2(fmax(x, 1e-10))
 }
 
 /// Linear gain of decibels.
@@ -74,6 +96,11 @@ impl CompressorParams {
     }
 }
 
+/// Frames per gain-computer step of the compressor: the peak of each block of 4 frames sets its
+/// gain, interpolated linearly across the block (attack times are 10 ms and more, 100 times
+/// longer, so this is inaudible and costs a quarter of the logarithms).
+const CONTROL_FRAMES: usize = 4;
+
 /// Stereo-linked feed-forward compressor: peak level of the louder channel, a soft-knee gain
 /// computer, and attack/release smoothing of the gain reduction in dB (so the release is a
 /// straight line in dB, the way ears hear it).
@@ -86,11 +113,13 @@ pub struct Compressor {
     /// Smoothed gain reduction in dB (<= 0).
     env_db: f32,
     makeup_db: f32,
+    /// Linear gain applied at the end of the last block.
+    gain: f32,
 }
 
 impl Compressor {
     pub fn new(p: CompressorParams, sample_rate: f32) -> Self {
-        let mut c = Compressor { p, slope: 0.0, attack: 0.0, release: 0.0, env_db: 0.0, makeup_db: 0.0 };
+        let mut c = Compressor { p, slope: 0.0, attack: 0.0, release: 0.0, env_db: 0.0, makeup_db: 0.0, gain: 1.0 };
         c.set_params(p, sample_rate);
         c
     }
@@ -99,13 +128,14 @@ impl Compressor {
     pub fn set_params(&mut self, p: CompressorParams, sample_rate: f32) {
         self.p = p;
         self.slope = 1.0 / p.ratio.max(1.0) - 1.0;
-        self.attack = one_pole(p.attack_ms, sample_rate);
-        self.release = one_pole(p.release_ms, sample_rate);
+        self.attack = one_pole(p.attack_ms, sample_rate / CONTROL_FRAMES as f32);
+        self.release = one_pole(p.release_ms, sample_rate / CONTROL_FRAMES as f32);
         self.makeup_db = p.makeup_db;
     }
 
     pub fn reset(&mut self) {
         self.env_db = 0.0;
+        self.gain = db_to_lin(self.makeup_db);
     }
 
     /// Current gain reduction in dB (positive).
@@ -129,19 +159,28 @@ impl Compressor {
     }
 
     pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
-        if self.slope == 0.0 && self.makeup_db == 0.0 && self.env_db == 0.0 {
+        if self.slope == 0.0 && self.makeup_db == 0.0 && self.env_db == 0.0 && self.gain == 1.0 {
             return;
         }
         // Levels this far below the knee cannot compress: skip the logarithm.
         let quiet = db_to_lin(self.p.threshold_db - self.p.knee_db * 0.5);
-        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let peak = l.abs().max(r.abs());
+        for (bl, br) in left.chunks_mut(CONTROL_FRAMES).zip(right.chunks_mut(CONTROL_FRAMES)) {
+            let mut peak = 0.0f32;
+            for (l, r) in bl.iter().zip(br.iter()) {
+                peak = fmax(peak, fmax(l.abs(), r.abs()));
+            }
             let target = if peak <= quiet { 0.0 } else { self.curve_db(lin_to_db(peak)) };
             let k = if target < self.env_db { self.attack } else { self.release };
             self.env_db = target + k * (self.env_db - target);
-            let g = db_to_lin(self.env_db + self.makeup_db);
-            *l *= g;
-            *r *= g;
+            let to = db_to_lin(self.env_db + self.makeup_db);
+            let from = self.gain;
+            let inc = (to - from) / bl.len() as f32;
+            for (i, (l, r)) in bl.iter_mut().zip(br.iter_mut()).enumerate() {
+                let g = from + inc * (i + 1) as f32;
+                *l *= g;
+                *r *= g;
+            }
+            self.gain = to;
         }
         if self.env_db > -1e-6 {
             self.env_db = 0.0;
@@ -233,38 +272,80 @@ impl Limiter {
         self.gain = 1.0;
     }
 
+    /// Whether the gain is 1 and no frame within the window needs less: the state a block under
+    /// the ceiling leaves unchanged (except for the delay line).
+    fn idle(&self) -> bool {
+        self.dq_len == 0 && self.env == 1.0 && self.gain == 1.0 && self.box_sum == self.len as f64
+    }
+
     pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
+        // Fast path, most of the time in most music: nothing near the ceiling.
+        if self.idle() {
+            let mut peak = 0.0f32;
+            for (l, r) in left.iter().zip(right.iter()) {
+                peak = fmax(peak, fmax(l.abs(), r.abs()));
+            }
+            if peak <= self.ceiling {
+                self.delay_only(left, right);
+                return;
+            }
+        }
+        self.limit(left, right);
+    }
+
+    /// Runs the delay line alone (gain 1 throughout).
+    fn delay_only(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let len = self.len;
+        let mut pos = self.pos;
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            let out_pos = if pos + 1 >= len { pos + 1 - len } else { pos + 1 };
+            self.delay_l[pos] = *l;
+            self.delay_r[pos] = *r;
+            *l = self.delay_l[out_pos];
+            *r = self.delay_r[out_pos];
+            pos = out_pos;
+        }
+        self.frame += left.len().min(right.len()) as u64;
+        self.pos = pos;
+    }
+
+    fn limit(&mut self, left: &mut [f32], right: &mut [f32]) {
         let len = self.len;
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let peak = l.abs().max(r.abs());
+            let peak = fmax(l.abs(), r.abs());
             let need = if peak > self.ceiling { self.ceiling / peak } else { 1.0 };
             // Sliding minimum: drop the expired gain from the front, larger ones from the back.
+            // (Ring indices wrap by one subtraction: `%` by a variable is a division.)
+            let wrap = |i: usize| if i >= len { i - len } else { i };
             if self.dq_len > 0 && self.dq_idx[self.dq_head] + len as u64 <= self.frame {
-                self.dq_head = (self.dq_head + 1) % len;
+                self.dq_head = wrap(self.dq_head + 1);
                 self.dq_len -= 1;
             }
             while self.dq_len > 0 {
-                let back = (self.dq_head + self.dq_len - 1) % len;
+                let back = wrap(self.dq_head + self.dq_len - 1);
                 if self.dq_val[back] >= need {
                     self.dq_len -= 1;
                 } else {
                     break;
                 }
             }
-            let slot = (self.dq_head + self.dq_len) % len;
-            self.dq_idx[slot] = self.frame;
-            self.dq_val[slot] = need;
-            self.dq_len += 1;
-            let min = self.dq_val[self.dq_head];
-            self.env = min.min(1.0 - self.release * (1.0 - self.env));
+            // A gain of 1 only matters as the window's minimum when nothing else is in it.
+            if need < 1.0 {
+                let slot = wrap(self.dq_head + self.dq_len);
+                self.dq_idx[slot] = self.frame;
+                self.dq_val[slot] = need;
+                self.dq_len += 1;
+            }
+            let min = if self.dq_len > 0 { self.dq_val[self.dq_head] } else { 1.0 };
+            self.env = fmin(min, 1.0 - self.release * (1.0 - self.env));
             // Moving average of the envelope.
             self.box_sum += (self.env - self.box_vals[self.pos]) as f64;
             self.box_vals[self.pos] = self.env;
             // The delay line: the oldest frame (len - 1 frames ago) goes out, the new one in.
-            let out_pos = (self.pos + 1) % len;
+            let out_pos = wrap(self.pos + 1);
             self.delay_l[self.pos] = *l;
             self.delay_r[self.pos] = *r;
-            let g = ((self.box_sum / len as f64) as f32).min(1.0);
+            let g = fmin((self.box_sum / len as f64) as f32, 1.0);
             *l = self.delay_l[out_pos] * g;
             *r = self.delay_r[out_pos] * g;
             self.gain = g;

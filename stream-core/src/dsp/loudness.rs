@@ -115,20 +115,43 @@ impl LoudnessMeter {
 
     /// Measures planar stereo (left and right weighted 1.0, as BS.1770 weights them).
     pub fn process(&mut self, left: &[f32], right: &[f32]) {
-        for (&l, &r) in left.iter().zip(right.iter()) {
-            let mut xl = l as f64;
-            let mut xr = r as f64;
-            for f in self.k.iter_mut() {
-                xl = f.tick(0, xl);
-                xr = f.tick(1, xr);
-            }
-            self.sub_acc += xl * xl + xr * xr;
-            self.sub_fill += 1;
+        let n = left.len().min(right.len());
+        let mut done = 0;
+        while done < n {
+            // Up to the end of the current 100 ms sub-block.
+            let run = (n - done).min(self.sub_len - self.sub_fill);
+            self.sub_acc += self.weigh(&left[done..done + run], &right[done..done + run]);
+            self.sub_fill += run;
+            done += run;
             if self.sub_fill == self.sub_len {
                 self.end_sub_block();
             }
         }
         self.k.iter_mut().for_each(Biquad::flush_denormals);
+    }
+
+    /// K-weights a run of frames; returns the sum of squares of both channels.
+    fn weigh(&mut self, left: &[f32], right: &[f32]) -> f64 {
+        use super::lanes::F2;
+        let [s, h] = &mut self.k;
+        let coeffs = |c: Coeffs| [F2::splat(c.b0), F2::splat(c.b1), F2::splat(c.b2), F2::splat(c.a1), F2::splat(c.a2)];
+        let ([sb0, sb1, sb2, sa1, sa2], [hb0, hb1, hb2, ha1, ha2]) = (coeffs(s.c), coeffs(h.c));
+        let lanes = |v: [f64; 2]| F2::new(v[0], v[1]);
+        let (mut s1, mut s2, mut h1, mut h2) = (lanes(s.s1), lanes(s.s2), lanes(h.s1), lanes(h.s2));
+        let mut acc = F2::splat(0.0);
+        for (&l, &r) in left.iter().zip(right.iter()) {
+            let x = F2::new(l as f64, r as f64);
+            let a = x.mul_add(sb0, s1);
+            s1 = a.mul_sub(sa1, x.mul(sb1)).add(s2);
+            s2 = a.mul_sub(sa2, x.mul(sb2));
+            let y = a.mul_add(hb0, h1);
+            h1 = y.mul_sub(ha1, a.mul(hb1)).add(h2);
+            h2 = y.mul_sub(ha2, a.mul(hb2));
+            acc = y.mul_add(y, acc);
+        }
+        (s.s1, s.s2, h.s1, h.s2) = (s1.lanes(), s2.lanes(), h1.lanes(), h2.lanes());
+        let [el, er] = acc.lanes();
+        el + er
     }
 
     fn end_sub_block(&mut self) {

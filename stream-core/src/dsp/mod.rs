@@ -25,6 +25,7 @@
 
 pub mod biquad;
 pub mod dynamics;
+mod lanes;
 pub mod loudness;
 pub mod spectrum;
 
@@ -206,8 +207,10 @@ impl Default for EnhancerConfig {
 
 /// Frames between coefficient updates during an intensity ramp.
 const RAMP_BLOCK: usize = 32;
-/// Input kept to warm up a new chain before it is blended in (32 ms at 48 kHz).
+/// Input a new chain is warmed up on before it is blended in (32 ms at 48 kHz).
 const WARMUP_FRAMES: usize = 1536;
+/// The ring that keeps it (a power of two).
+const HISTORY_FRAMES: usize = 2048;
 /// Chains: the one playing, one fading out, one fading in.
 const SLOTS: usize = 3;
 
@@ -324,8 +327,12 @@ impl Chain {
                 }
                 self.adaptive_gain = to;
             }
-            for bq in &mut self.filters[..self.n_filters] {
-                bq.process(l, r);
+            match self.n_filters {
+                0 => {}
+                1 => Biquad::cascade::<1>(first_n(&mut self.filters), l, r),
+                2 => Biquad::cascade::<2>(first_n(&mut self.filters), l, r),
+                3 => Biquad::cascade::<3>(first_n(&mut self.filters), l, r),
+                _ => Biquad::cascade::<4>(&mut self.filters, l, r),
             }
             if self.has_comp {
                 self.comp.process(l, r);
@@ -346,6 +353,12 @@ impl Chain {
             bq.flush_denormals();
         }
     }
+}
+
+/// The first `N` filters of a chain as an array.
+fn first_n<const N: usize>(filters: &mut [Biquad; MAX_FILTERS]) -> &mut [Biquad; N] {
+    let (head, _) = filters.split_first_chunk_mut::<N>().expect("N <= MAX_FILTERS");
+    head
 }
 
 /// The slow loudness steering of `adaptive`. It estimates the programme's loudness as a gated,
@@ -493,7 +506,7 @@ impl Enhancer {
             agc: Agc::new(),
             applied_db: 0.0,
             output_loudness: LoudnessMeter::new(cfg.sample_rate),
-            history: [vec![0.0; WARMUP_FRAMES], vec![0.0; WARMUP_FRAMES]],
+            history: [vec![0.0; HISTORY_FRAMES], vec![0.0; HISTORY_FRAMES]],
             history_pos: 0,
             scratch: [[buf(), buf()], [buf(), buf()], [buf(), buf()]],
             input: [buf(), buf()],
@@ -637,7 +650,7 @@ impl Enhancer {
             while done < WARMUP_FRAMES {
                 let n = (WARMUP_FRAMES - done).min(MAX_RENDER_FRAMES);
                 for k in 0..n {
-                    let h = (self.history_pos + done + k) % WARMUP_FRAMES;
+                    let h = (self.history_pos + HISTORY_FRAMES - WARMUP_FRAMES + done + k) & (HISTORY_FRAMES - 1);
                     sl[k] = self.history[0][h];
                     sr[k] = self.history[1][h];
                 }
@@ -673,18 +686,13 @@ impl Enhancer {
 
     fn process_block(&mut self, left: &mut [f32], right: &mut [f32], clock: u64) {
         let n = left.len();
-        for x in left.iter_mut().chain(right.iter_mut()) {
-            if !x.is_finite() {
-                *x = 0.0;
-            }
-        }
-        let agc_from = self.agc.gain_db;
-        self.agc.advance(n, self.sr);
-        let agc_to = self.agc.gain_db;
         if self.pending {
             self.start_blend(clock);
         }
-        self.remember(left, right);
+        self.sanitize_and_remember(left, right);
+        let agc_from = self.agc.gain_db;
+        self.agc.advance(n, self.sr);
+        let agc_to = self.agc.gain_db;
 
         if !self.blending {
             self.chains[self.current].process(left, right, agc_from, agc_to);
@@ -738,17 +746,27 @@ impl Enhancer {
                 *r *= self.gain;
             }
         }
-        self.meter.push(left, right);
-        self.spectrum.push(left, right);
+        spectrum::push(&mut self.meter, &mut self.spectrum, left, right);
     }
 
     /// Keeps the last [`WARMUP_FRAMES`] input frames for warming up new chains.
-    fn remember(&mut self, left: &[f32], right: &[f32]) {
-        for (&l, &r) in left.iter().zip(right.iter()) {
-            self.history[0][self.history_pos] = l;
-            self.history[1][self.history_pos] = r;
-            self.history_pos = (self.history_pos + 1) % WARMUP_FRAMES;
+    /// Replaces non-finite samples (a broken source) with silence, which would otherwise stay in
+    /// the filters' state for good, and keeps the input for warming up new chains.
+    fn sanitize_and_remember(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let [hl, hr] = &mut self.history;
+        let mut pos = self.history_pos;
+        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            if !l.is_finite() {
+                *l = 0.0;
+            }
+            if !r.is_finite() {
+                *r = 0.0;
+            }
+            hl[pos] = *l;
+            hr[pos] = *r;
+            pos = (pos + 1) & (HISTORY_FRAMES - 1);
         }
+        self.history_pos = pos;
     }
 
     pub fn stats(&self) -> EnhancerStats {

@@ -87,6 +87,28 @@ impl Spectrum {
     }
 }
 
+/// Feeds the level meter and the spectrum's ring with the same output in one pass.
+#[inline]
+pub fn push(meter: &mut LevelMeter, spectrum: &mut Spectrum, left: &[f32], right: &[f32]) {
+    use super::dynamics::fmax;
+    let (mut pl, mut pr) = (meter.peak[0], meter.peak[1]);
+    let (mut sl, mut sr) = (0.0f32, 0.0f32);
+    let mut pos = spectrum.pos;
+    for (&l, &r) in left.iter().zip(right.iter()) {
+        pl = fmax(pl, l.abs());
+        pr = fmax(pr, r.abs());
+        sl += l * l;
+        sr += r * r;
+        spectrum.ring[pos] = 0.5 * (l + r);
+        pos = (pos + 1) & (FFT_LEN - 1);
+    }
+    spectrum.pos = pos;
+    meter.peak = [pl, pr];
+    meter.sum_sq[0] += sl as f64;
+    meter.sum_sq[1] += sr as f64;
+    meter.frames += left.len().min(right.len()) as u64;
+}
+
 /// Iterative radix-2 FFT; `cos`/`sin` hold the `n/2` twiddles `e^(-2 pi i k / n)`.
 fn fft_in_place(re: &mut [f32], im: &mut [f32], cos: &[f32], sin: &[f32]) {
     let n = re.len();
@@ -139,7 +161,7 @@ impl LevelMeter {
         for (ch, x) in [left, right].into_iter().enumerate() {
             let (mut peak, mut sq) = (self.peak[ch], 0.0f32);
             for &s in x {
-                peak = peak.max(s.abs());
+                peak = super::dynamics::fmax(peak, s.abs());
                 sq += s * s;
             }
             self.peak[ch] = peak;
