@@ -29,9 +29,58 @@ pub struct Config {
     /// Frames (at 48 kHz) per binary audio frame: 960 = 20 ms.
     #[arg(long, env = "RELAY_FRAMES_PER_PACKET", default_value_t = 960)]
     pub frames_per_packet: u32,
+    /// Server key for `POST /api/streams` (`Authorization: Bearer KEY`); live streaming is off
+    /// without it.
+    #[arg(long, env = "RELAY_API_KEY")]
+    pub api_key: Option<String>,
+    /// Address of the Icecast-compatible source port (`PUT /live/{id}` as ffmpeg's `icecast://`
+    /// output sends it); `off` disables it.
+    #[arg(long, env = "RELAY_INGEST_LISTEN", default_value = "127.0.0.1:8001")]
+    pub ingest_listen: String,
+    /// Most live streams open at once.
+    #[arg(long, env = "RELAY_MAX_STREAMS", default_value_t = 100)]
+    pub max_streams: usize,
+    /// Most live listeners at once, over all streams.
+    #[arg(long, env = "RELAY_MAX_LISTENERS", default_value_t = 20_000)]
+    pub max_listeners: usize,
+    /// Largest WebSocket message accepted; larger ones close the connection with 1009.
+    #[arg(long, env = "RELAY_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+    /// Streams one client address may create per minute (more get 429).
+    #[arg(long, env = "RELAY_STREAMS_PER_MINUTE", default_value_t = 10)]
+    pub streams_per_minute: u32,
+    /// Lifetime of publish tokens, seconds.
+    #[arg(long, env = "RELAY_PUBLISH_TOKEN_TTL_S", default_value_t = 86_400)]
+    pub publish_token_ttl_s: u64,
+    /// Lifetime of listen tokens, seconds (renewable while the stream is live).
+    #[arg(long, env = "RELAY_LISTEN_TOKEN_TTL_S", default_value_t = 3_600)]
+    pub listen_token_ttl_s: u64,
+    /// Recent audio a late joiner gets at once, ms.
+    #[arg(long, env = "RELAY_LIVE_BURST_MS", default_value_t = 1_000)]
+    pub live_burst_ms: u32,
+    /// How far a producer may run ahead of real time before it is refused, ms.
+    #[arg(long, env = "RELAY_LIVE_MAX_AHEAD_MS", default_value_t = 3_000)]
+    pub live_max_ahead_ms: u64,
 }
 
 impl Config {
+    /// The live part's limits.
+    pub fn live(&self) -> crate::live::LiveConfig {
+        use std::time::Duration;
+        crate::live::LiveConfig {
+            api_key: self.api_key.clone().filter(|k| !k.is_empty()),
+            max_streams: self.max_streams,
+            max_listeners: self.max_listeners,
+            publish_token_ttl: Duration::from_secs(self.publish_token_ttl_s),
+            listen_token_ttl: Duration::from_secs(self.listen_token_ttl_s),
+            create_per_minute: self.streams_per_minute,
+            burst_ms: self.live_burst_ms,
+            max_ahead: Duration::from_millis(self.live_max_ahead_ms),
+            linger: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+
     /// A configuration with defaults for everything but the media folder (tests, tools).
     pub fn for_media(media: impl Into<PathBuf>) -> Self {
         let mut c = Config::parse_from(["relay-server"]);

@@ -24,6 +24,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Pre-skip of the default music encoding (the same for every libopus setting at 48 kHz).
     pub opus_pre_skip: u32,
+    /// Live streams, tokens and their counters.
+    pub live: Arc<crate::live::LiveRegistry>,
+    /// Port of the Icecast-compatible source listener, if it runs.
+    pub ingest_port: Option<u16>,
 }
 
 /// An HTTP error with a stable code: `{"code": ..., "error": ...}`.
@@ -204,7 +208,9 @@ async fn stream_ogg(
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&state.cache))
+    let mut out = state.metrics.render(&state.cache);
+    crate::metrics::render_live(&state.live, &mut out);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -216,16 +222,36 @@ async fn not_found() -> HttpResponse {
         .error_response()
 }
 
-/// Scans the library and binds the server to `listener`. Returns the server future.
-pub fn build(config: Config, listener: TcpListener) -> std::io::Result<Server> {
+/// Scans the library and binds the server to `listener` (and the Icecast source port to
+/// `ingest`). Returns the server future; call it inside the actix system.
+pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>) -> std::io::Result<Server> {
     let library = Library::scan(&config.media)?;
     tracing::info!(tracks = library.tracks().len(), media = %config.media.display(), "library scanned");
     let cache = Arc::new(PacketCache::new(config.cache_mb * 1024 * 1024));
     let opus_pre_skip = OpusSettings::resolve(&OpusParams::default(), 2)
         .pre_skip()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let state =
-        web::Data::from(Arc::new(AppState { config, library, cache, metrics: Metrics::default(), opus_pre_skip }));
+    let live = Arc::new(crate::live::LiveRegistry::new(config.live()));
+    let ingest_port = ingest.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
+    let state = web::Data::from(Arc::new(AppState {
+        config,
+        library,
+        cache,
+        metrics: Metrics::default(),
+        opus_pre_skip,
+        live,
+        ingest_port,
+    }));
+    if let Some(ingest) = ingest {
+        actix_web::rt::spawn(crate::icecast::serve(state.clone().into_inner(), ingest));
+    }
+    let sweeper = state.live.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            sweeper.sweep();
+        }
+    });
     let server = HttpServer::new(move || {
         let cfg = &state.config;
         let index = cfg.web_dir.join("index.html");
@@ -238,6 +264,10 @@ pub fn build(config: Config, listener: TcpListener) -> std::io::Result<Server> {
             .route("/api/tracks/{id}/original", web::get().to(original))
             .route("/api/tracks/{id}/stream.ogg", web::get().to(stream_ogg))
             .route("/ws", web::get().to(crate::session::ws_route))
+            .route("/api/streams", web::post().to(crate::live_http::create))
+            .route("/api/streams/{id}/listen_token", web::post().to(crate::live_http::renew))
+            .route("/live/{name}", web::get().to(crate::live_http::listen_ogg))
+            .route("/live/{id}", web::put().to(crate::live_http::put_ingest))
             .route(
                 "/",
                 web::get().to(move || {

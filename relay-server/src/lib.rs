@@ -5,7 +5,12 @@
 pub mod config;
 pub mod decode;
 pub mod http;
+pub mod icecast;
 pub mod library;
+pub mod live;
+pub mod live_http;
+pub mod live_ingest;
+pub mod live_ws;
 pub mod metrics;
 pub mod ogg_stream;
 pub mod opus_stream;

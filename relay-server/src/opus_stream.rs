@@ -63,7 +63,7 @@ impl OpusSettings {
         }
     }
 
-    fn encoder(&self) -> Result<Encoder, MediaError> {
+    pub(crate) fn encoder(&self) -> Result<Encoder, MediaError> {
         let err = |e: opus::Error| MediaError::new(ErrorCode::Internal, format!("opus encoder: {e}"));
         let ch = if self.channels == 1 { Channels::Mono } else { Channels::Stereo };
         let mut enc = Encoder::new(48_000, ch, Application::Audio).map_err(err)?;

@@ -21,9 +21,10 @@ use crate::decode::{start_pcm, StreamEvent, StreamJob};
 use crate::http::AppState;
 use crate::opus_stream::{start_opus, OpusSettings, OpusSource, PACKETS_PER_FRAME, PACKET_FRAMES};
 
-/// Largest WebSocket message accepted at all; beyond it the connection closes with 1009
-/// (RFC 6455 7.4.1, "message too big"). Between [`stream_core::control::MAX_CONTROL_MESSAGE_BYTES`]
-/// and this, a text message gets `message_too_large` and the connection stays.
+/// Default largest WebSocket message (`--max-message-bytes`); beyond it the connection closes
+/// with 1009 (RFC 6455 7.4.1, "message too big"). Between
+/// [`stream_core::control::MAX_CONTROL_MESSAGE_BYTES`] and this, a text message gets
+/// `message_too_large` and the connection stays.
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 /// Decoded packets queued between the decode thread and the session.
 const DECODE_QUEUE_PACKETS: usize = 8;
@@ -89,10 +90,8 @@ pub async fn ws_route(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream
-        .max_frame_size(MAX_WS_MESSAGE_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_WS_MESSAGE_BYTES);
+    let max = state.config.max_message_bytes;
+    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     actix_web::rt::spawn(run(state.into_inner(), session, stream));
     Ok(response)
 }
@@ -129,7 +128,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             Step::Incoming(Some(Err(e))) => {
                 let (code, reason) = match e {
                     ProtocolError::Overflow => {
-                        (CloseCode::Size, format!("message exceeds {MAX_WS_MESSAGE_BYTES} bytes"))
+                        (CloseCode::Size, format!("message exceeds {} bytes", state.config.max_message_bytes))
                     }
                     other => (CloseCode::Protocol, other.to_string()),
                 };
@@ -141,6 +140,33 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             }
             Step::Incoming(Some(Ok(msg))) => match msg {
                 AggregatedMessage::Text(text) => match parse_client_message(&text) {
+                    Ok(cmd @ (ClientMessage::Listen { .. } | ClientMessage::Publish { .. })) => {
+                        // Live: this connection becomes a listener or the producer until the
+                        // stream ends; library playback stops.
+                        playback = None;
+                        queued = None;
+                        current = None;
+                        let outcome = match cmd {
+                            ClientMessage::Listen { stream_id, token, codec } => {
+                                crate::live_ws::listen(&state, &mut ws, &mut stream, &stream_id, &token, codec).await
+                            }
+                            publish => crate::live_ws::publish(&state, &mut ws, &mut stream, publish).await,
+                        };
+                        match outcome {
+                            crate::live_ws::Outcome::Continue => {}
+                            crate::live_ws::Outcome::Gone => break,
+                            crate::live_ws::Outcome::Close(r) => {
+                                close_reason = Some(r);
+                                break;
+                            }
+                        }
+                    }
+                    Ok(ClientMessage::End) => {
+                        let m = ServerMessage::error(0, ErrorCode::NotPlaying, "end is for producers after publish");
+                        if !send_msg(&mut ws, &m).await {
+                            break;
+                        }
+                    }
                     Ok(cmd) => {
                         let mut ctx = Ctx {
                             playback: &mut playback,
@@ -449,6 +475,7 @@ async fn start(
         bitrate: settings.map(|s| s.bitrate),
         complexity: settings.map(|s| s.complexity),
         queued,
+        live: false,
     };
     *ctx.playback = Some(Playback {
         session,

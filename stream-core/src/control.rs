@@ -43,6 +43,32 @@ pub enum ErrorCode {
     UnknownSession,
     /// Something failed inside the server.
     Internal,
+    /// A token is missing, forged, expired or of the wrong scope (HTTP 401, close 1008).
+    Unauthorized,
+    /// Too many streams created from this address in the last minute (HTTP 429).
+    RateLimited,
+    /// The server's limit of live streams is reached.
+    TooManyStreams,
+    /// The server's limit of live listeners is reached.
+    TooManyListeners,
+    /// The live stream already has a producer.
+    StreamBusy,
+    /// The live stream has ended or failed.
+    StreamEnded,
+    /// Live streaming is off: the server has no API key configured.
+    LiveDisabled,
+    /// The producer disconnected without ending the stream.
+    ProducerLost,
+    /// The producer sends audio faster than real time.
+    ProducerTooFast,
+    /// A listener fell too far behind the live stream and was disconnected.
+    ListenerTooSlow,
+    /// Audio at a sample rate the stream does not take (48 kHz).
+    UnsupportedSampleRate,
+    /// An ingest body that is not an Ogg stream of Opus.
+    NotOgg,
+    /// Audio that does not decode (a corrupt Ogg page or Opus packet, a malformed frame).
+    CorruptAudio,
 }
 
 impl ErrorCode {
@@ -62,6 +88,19 @@ impl ErrorCode {
             ErrorCode::NotPlaying => "not_playing",
             ErrorCode::UnknownSession => "unknown_session",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyStreams => "too_many_streams",
+            ErrorCode::TooManyListeners => "too_many_listeners",
+            ErrorCode::StreamBusy => "stream_busy",
+            ErrorCode::StreamEnded => "stream_ended",
+            ErrorCode::LiveDisabled => "live_disabled",
+            ErrorCode::ProducerLost => "producer_lost",
+            ErrorCode::ProducerTooFast => "producer_too_fast",
+            ErrorCode::ListenerTooSlow => "listener_too_slow",
+            ErrorCode::UnsupportedSampleRate => "unsupported_sample_rate",
+            ErrorCode::NotOgg => "not_ogg",
+            ErrorCode::CorruptAudio => "corrupt_audio",
         }
     }
 }
@@ -103,6 +142,13 @@ pub enum ClientMessage {
     Ack { session: u32, sample_pos: u64 },
     /// Keep-alive; answered with `pong` carrying the same `id`.
     Ping { id: u64 },
+    /// Listen to live stream `stream_id` with a listen token.
+    Listen { stream_id: String, token: String, codec: Codec },
+    /// Become the producer of live stream `stream_id` (publish token): binary frames of `codec`
+    /// with `channels` at `sample_rate` (48 kHz only) follow, then `end`.
+    Publish { stream_id: String, token: String, codec: Codec, channels: u8, sample_rate: u32 },
+    /// The producer ends its stream.
+    End,
 }
 
 /// Opus encoding profile of a stream. `None` fields take the profile's defaults.
@@ -133,6 +179,8 @@ pub enum ServerMessage {
     AudioStreamError { session: u32, code: ErrorCode, error: String },
     /// Answer to `ping`.
     Pong { id: u64 },
+    /// A `publish` was accepted: binary frames may follow.
+    PublishReady { stream_id: String, channels: u8 },
 }
 
 /// The data of `audio_stream_start`.
@@ -164,6 +212,9 @@ pub struct StreamStart {
     pub queued: bool,
     /// The most audio the server sends ahead of the acknowledged or real-time position.
     pub send_ahead_ms: u32,
+    /// A live stream: no end known, no seeking, frames arrive in real time.
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// Why a control message was refused.
@@ -196,7 +247,25 @@ impl ServerMessage {
 }
 
 /// The message types clients may send.
-pub const CLIENT_MESSAGE_TYPES: &[&str] = &["play", "seek", "pause", "resume", "stop", "ack", "ping"];
+pub const CLIENT_MESSAGE_TYPES: &[&str] =
+    &["play", "seek", "pause", "resume", "stop", "ack", "ping", "listen", "publish", "end"];
+
+/// A required string field of 1..=256 bytes.
+fn short_string<'a>(data: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, ProtocolError> {
+    data.get(name).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 256).ok_or_else(|| {
+        ProtocolError::new(ErrorCode::InvalidParameter, format!("{name} must be a string of 1 to 256 bytes"))
+    })
+}
+
+fn codec_field(data: &serde_json::Map<String, Value>) -> Result<Codec, ProtocolError> {
+    match data.get("codec") {
+        None | Some(Value::Null) => Ok(Codec::PcmF32),
+        Some(Value::String(s)) => Codec::from_name(s).ok_or_else(|| {
+            ProtocolError::new(ErrorCode::UnsupportedCodec, format!("codec {s:?} is not one of pcm_s16, pcm_f32, opus"))
+        }),
+        Some(_) => Err(ProtocolError::new(ErrorCode::InvalidParameter, "codec must be a string")),
+    }
+}
 
 /// An optional integer field in `0..=max`: absent or null is `None`, anything else is
 /// `invalid_parameter`.
@@ -338,6 +407,27 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             };
             Ok(ClientMessage::Ping { id })
         }
+        "listen" => Ok(ClientMessage::Listen {
+            stream_id: short_string(data, "stream_id")?.to_owned(),
+            // A missing token is the server's to refuse (unauthorized), not a malformed message.
+            token: data.get("token").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+            codec: codec_field(data)?,
+        }),
+        "publish" => {
+            let channels = optional_u64(data, "channels", 2)?.unwrap_or(2);
+            if channels == 0 {
+                return Err(invalid("channels must be 1 or 2".into()));
+            }
+            let sample_rate = optional_u64(data, "sample_rate", 1_000_000)?.unwrap_or(48_000) as u32;
+            Ok(ClientMessage::Publish {
+                stream_id: short_string(data, "stream_id")?.to_owned(),
+                token: data.get("token").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+                codec: codec_field(data)?,
+                channels: channels as u8,
+                sample_rate,
+            })
+        }
+        "end" => Ok(ClientMessage::End),
         other => {
             let shown: String = other.chars().take(64).collect();
             Err(ProtocolError::new(

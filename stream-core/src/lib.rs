@@ -10,6 +10,7 @@ pub mod control;
 pub mod dsp;
 pub mod engine;
 pub mod fade;
+pub mod ogg;
 pub mod ring;
 pub mod wire;
 

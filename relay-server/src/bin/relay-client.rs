@@ -51,6 +51,46 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Listens to a live stream as a browser listener does and writes what it received to a
+    /// WAV file, until the stream ends (or `--seconds`).
+    Listen {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long)]
+        stream: String,
+        /// A listen token of the stream.
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value = "pcm_f32")]
+        codec: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many seconds of audio.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Publishes WAV or raw PCM from a file or stdin (`-`) to a live stream in real time, as a
+    /// speech synthesizer's output piped in: `espeak-ng --stdout "Hello" | relay-client publish
+    /// --stream ID --token T --input -`.
+    Publish {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long)]
+        stream: String,
+        /// The stream's publish token.
+        #[arg(long)]
+        token: String,
+        /// A WAV file, raw PCM, or `-` for stdin.
+        #[arg(long)]
+        input: String,
+        /// Raw signed 16-bit little-endian PCM instead of WAV, at `--rate` with `--channels`.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, default_value_t = 48_000)]
+        rate: u32,
+        #[arg(long, default_value_t = 1)]
+        channels: u16,
+    },
 }
 
 fn ws_url(server: &str) -> String {
@@ -244,12 +284,293 @@ async fn fetch(
     Ok(())
 }
 
+/// Listens to a live stream; writes the audio to `out`.
+async fn listen(
+    server: &str,
+    stream: &str,
+    token: &str,
+    codec: &str,
+    out: &PathBuf,
+    seconds: Option<f64>,
+) -> anyhow::Result<()> {
+    let codec_v = Codec::from_name(codec).with_context(|| format!("unknown codec {codec:?}"))?;
+    let t0 = std::time::Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
+    let msg = serde_json::json!({"type": "listen", "data": {"stream_id": stream, "token": token, "codec": codec}});
+    ws.send(Message::text(msg.to_string())).await?;
+    let mut start: Option<StreamStart> = None;
+    let mut samples: Vec<f32> = Vec::new();
+    let mut scratch = vec![0f32; 48_000 * 8];
+    let mut opus_out: Option<OpusOut> = None;
+    let mut decoded_pos = 0i64;
+    let mut next_pos: Option<u64> = None;
+    let mut first_audio: Option<std::time::Duration> = None;
+    let mut ended = "ended";
+    while let Some(msg) = ws.next().await {
+        match msg? {
+            Message::Text(text) => match serde_json::from_str::<ServerMessage>(&text)? {
+                ServerMessage::AudioStreamStart(s) => {
+                    if codec_v == Codec::Opus {
+                        opus_out = Some(OpusOut::new(s.channels)?);
+                    }
+                    decoded_pos = s.start_sample as i64 - s.pre_skip as i64;
+                    start = Some(s);
+                }
+                ServerMessage::AudioStreamEnd { total_samples, .. } => {
+                    let s = start.as_ref().context("end before start")?;
+                    let keep = total_samples.saturating_sub(s.start_sample) as usize * s.channels as usize;
+                    samples.truncate(keep);
+                    break;
+                }
+                ServerMessage::AudioStreamError { code, error, .. } => {
+                    bail!("server error {}: {error}", code.as_str());
+                }
+                _ => {}
+            },
+            Message::Binary(bytes) => {
+                let s = start.as_ref().context("audio before audio_stream_start")?;
+                let (h, payload) = FrameHeader::parse(&bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
+                if h.session != s.session || h.codec != codec_v || h.channels != s.channels {
+                    bail!("frame does not match the stream: {h:?}");
+                }
+                if next_pos.is_some_and(|n| n != h.sample_pos) {
+                    bail!("gap or overlap: frame at {} but {:?} expected", h.sample_pos, next_pos);
+                }
+                first_audio.get_or_insert_with(|| t0.elapsed());
+                if let Some(dec) = opus_out.as_mut() {
+                    dec.decode(payload, s.start_sample as i64, &mut decoded_pos, &mut samples)?;
+                } else {
+                    let n = decode_pcm_into(h.codec, payload, &mut scratch);
+                    samples.extend_from_slice(&scratch[..n]);
+                }
+                next_pos = Some(h.sample_pos + h.frame_count as u64);
+                if seconds.is_some_and(|sec| samples.len() as f64 / s.channels as f64 >= sec * 48_000.0) {
+                    ended = "stopped";
+                    break;
+                }
+            }
+            Message::Close(c) => bail!("server closed the connection: {c:?}"),
+            _ => {}
+        }
+    }
+    let s = start.context("no stream started")?;
+    let _ = ws.close(None).await;
+    let spec = hound::WavSpec {
+        channels: s.channels as u16,
+        sample_rate: s.sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
+    for x in &samples {
+        w.write_sample(*x)?;
+    }
+    w.finalize()?;
+    let secs = samples.len() as f64 / s.channels as f64 / 48_000.0;
+    eprintln!(
+        "relay-client: live {} {}: {secs:.3} s ({} ch, {}) from stream position {} written to {}",
+        s.track_id,
+        ended,
+        s.channels,
+        s.codec,
+        s.start_sample,
+        out.display()
+    );
+    println!(
+        "LIVE stream={} codec={} seconds={secs:.6} start_sample={} first_audio_ms={:.1} end={ended}",
+        s.track_id,
+        s.codec,
+        s.start_sample,
+        first_audio.map_or(-1.0, |d| d.as_secs_f64() * 1000.0)
+    );
+    Ok(())
+}
+
+/// Interleaved samples from a WAV (streamed: a `data` size of 0 or 0xffffffff, as synthesizers
+/// writing to a pipe leave it, means "until the end") or from raw s16le PCM.
+struct PcmInput {
+    reader: Box<dyn std::io::Read + Send>,
+    rate: u32,
+    channels: usize,
+    format: (u16, u16), // (1 = integer PCM or 3 = float, bits)
+    left: u64,
+}
+
+impl PcmInput {
+    fn open(input: &str, raw: bool, rate: u32, channels: u16) -> anyhow::Result<Self> {
+        use std::io::Read;
+        let mut reader: Box<dyn Read + Send> = if input == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(input).with_context(|| format!("open {input}"))?)
+        };
+        if raw {
+            return Ok(PcmInput { reader, rate, channels: channels.max(1) as usize, format: (1, 16), left: u64::MAX });
+        }
+        let mut hdr = [0u8; 12];
+        reader.read_exact(&mut hdr).context("reading the WAV header")?;
+        if &hdr[..4] != b"RIFF" || &hdr[8..12] != b"WAVE" {
+            bail!("{input} is not a WAV file (use --raw for raw PCM)");
+        }
+        let mut fmt: Option<(u16, u16, u32, u16)> = None;
+        loop {
+            let mut ch = [0u8; 8];
+            reader.read_exact(&mut ch).context("reading WAV chunks")?;
+            let size = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]);
+            match &ch[..4] {
+                b"fmt " => {
+                    let mut b = vec![0u8; size as usize];
+                    reader.read_exact(&mut b)?;
+                    if b.len() < 16 {
+                        bail!("short fmt chunk");
+                    }
+                    let mut tag = u16::from_le_bytes([b[0], b[1]]);
+                    if tag == 0xfffe && b.len() >= 26 {
+                        tag = u16::from_le_bytes([b[24], b[25]]); // WAVE_FORMAT_EXTENSIBLE sub-format
+                    }
+                    let chans = u16::from_le_bytes([b[2], b[3]]);
+                    let rate = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                    let bits = u16::from_le_bytes([b[14], b[15]]);
+                    fmt = Some((tag, chans, rate, bits));
+                }
+                b"data" => {
+                    let (tag, chans, rate, bits) = fmt.context("WAV data before fmt")?;
+                    if !matches!((tag, bits), (1, 16) | (1, 24) | (1, 32) | (3, 32)) || chans == 0 {
+                        bail!("unsupported WAV format {tag} with {bits} bits");
+                    }
+                    let left = if size == 0 || size == u32::MAX || size >= 0x7fff_0000 { u64::MAX } else { size as u64 };
+                    return Ok(PcmInput { reader, rate, channels: chans as usize, format: (tag, bits), left });
+                }
+                _ => {
+                    let mut skip = vec![0u8; size as usize + (size as usize & 1)];
+                    reader.read_exact(&mut skip)?;
+                }
+            }
+        }
+    }
+
+    /// Up to `frames` frames; empty at the end.
+    fn read(&mut self, frames: usize) -> anyhow::Result<Vec<f32>> {
+        use std::io::Read;
+        let bps = (self.format.1 / 8) as usize;
+        let want = (frames * self.channels * bps).min(self.left.min(usize::MAX as u64) as usize);
+        let mut b = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            let n = self.reader.read(&mut b[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        self.left = self.left.saturating_sub(got as u64);
+        let b = &b[..got - got % (bps * self.channels)];
+        Ok(match self.format {
+            (1, 16) => b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect(),
+            (1, 24) => b.chunks_exact(3).map(|c| i32::from_le_bytes([0, c[0], c[1], c[2]]) as f32 / 2_147_483_648.0).collect(),
+            (1, 32) => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0).collect(),
+            _ => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        })
+    }
+}
+
+/// Publishes `input` to a live stream in real time (100 ms frames, pcm_s16, resampled to 48 kHz).
+async fn publish(server: &str, stream: &str, token: &str, input: &str, raw: bool, rate: u32, channels: u16) -> anyhow::Result<()> {
+    let mut src = PcmInput::open(input, raw, rate, channels)?;
+    let out_ch = src.channels.min(2);
+    let mut resampler = if src.rate != 48_000 {
+        Some(relay_server::resample::To48k::new(src.rate, out_ch).map_err(|e| anyhow::anyhow!(e))?)
+    } else {
+        None
+    };
+    // Reading may block on a pipe: a thread reads, the socket side paces.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<Vec<f32>>>(8);
+    let in_ch = src.channels;
+    std::thread::spawn(move || loop {
+        let r = src.read(4800);
+        let done = matches!(&r, Ok(v) if v.is_empty()) || r.is_err();
+        let r = r.map(|v| if in_ch > 2 { v.chunks(in_ch).flat_map(|f| [f[0], f[1]]).collect() } else { v });
+        if tx.blocking_send(r).is_err() || done {
+            return;
+        }
+    });
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
+    let msg = serde_json::json!({"type": "publish", "data": {"stream_id": stream, "token": token,
+        "codec": "pcm_s16", "channels": out_ch, "sample_rate": 48_000}});
+    ws.send(Message::text(msg.to_string())).await?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t)? {
+            ServerMessage::PublishReady { .. } => {}
+            ServerMessage::AudioStreamError { code, error, .. } => bail!("server refused: {}: {error}", code.as_str()),
+            other => bail!("unexpected answer {other:?}"),
+        },
+        other => bail!("no answer to publish: {other:?}"),
+    }
+    let t0 = std::time::Instant::now();
+    let mut pos = 0u64;
+    let mut pending: Vec<f32> = Vec::new();
+    let mut frame = Vec::new();
+    let mut finished = false;
+    while !finished {
+        match rx.recv().await {
+            Some(Ok(v)) if !v.is_empty() => match resampler.as_mut() {
+                Some(r) => r.push(&v, &mut pending).map_err(|e| anyhow::anyhow!(e))?,
+                None => pending.extend_from_slice(&v),
+            },
+            Some(Err(e)) => return Err(e),
+            _ => {
+                if let Some(r) = resampler.as_mut() {
+                    r.finish(&mut pending).map_err(|e| anyhow::anyhow!(e))?;
+                }
+                finished = true;
+            }
+        }
+        let per = 4800 * out_ch;
+        while pending.len() >= per || (finished && !pending.is_empty()) {
+            let n = pending.len().min(per);
+            let chunk: Vec<f32> = pending.drain(..n).collect();
+            // Real time: at most 300 ms ahead of the clock.
+            let due = std::time::Duration::from_secs_f64(pos as f64 / 48_000.0);
+            let lead = std::time::Duration::from_millis(300);
+            if due > t0.elapsed() + lead {
+                tokio::time::sleep(due - t0.elapsed() - lead).await;
+            }
+            stream_core::wire::encode_pcm_frame(Codec::PcmS16, out_ch as u8, 0, 0, pos, &chunk, &mut frame)
+                .context("framing")?;
+            ws.send(Message::binary(frame.clone())).await?;
+            pos += (chunk.len() / out_ch) as u64;
+        }
+    }
+    ws.send(Message::text(r#"{"type":"end"}"#)).await?;
+    // Wait for the server to confirm the end, then close cleanly: closing at once could reset
+    // the connection before the server has read the last frames.
+    while let Some(m) = ws.next().await {
+        if let Message::Text(t) = m? {
+            match serde_json::from_str::<ServerMessage>(&t)? {
+                ServerMessage::AudioStreamEnd { .. } => break,
+                ServerMessage::AudioStreamError { code, error, .. } => bail!("server error {}: {error}", code.as_str()),
+                _ => {}
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    while let Some(Ok(_)) = ws.next().await {}
+    eprintln!("relay-client: published {:.3} s to {stream}", pos as f64 / 48_000.0);
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::List { server } => list(&server).await,
         Cmd::Fetch { server, track, codec, position_s, bitrate, profile, out } => {
             fetch(&server, &track, &codec, position_s, bitrate, profile, &out).await
+        }
+        Cmd::Listen { server, stream, token, codec, out, seconds } => {
+            listen(&server, &stream, &token, &codec, &out, seconds).await
+        }
+        Cmd::Publish { server, stream, token, input, raw, rate, channels } => {
+            publish(&server, &stream, &token, &input, raw, rate, channels).await
         }
     }
 }

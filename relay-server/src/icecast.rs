@@ -1,0 +1,174 @@
+//! The Icecast-compatible source port: `PUT /live/{stream_id}` (or the legacy `SOURCE`) with
+//! HTTP basic auth whose password is the stream's publish token, then an Ogg/Opus body.
+//!
+//! Why a port of its own: an Icecast source client (ffmpeg's `icecast://` output, libshout)
+//! sends `Expect: 100-continue` and then a body with neither `Content-Length` nor chunked
+//! encoding, delimited only by the connection closing — the way Icecast reads it, and not HTTP
+//! that general-purpose servers (actix included) accept. This listener speaks exactly that:
+//! the request head (at most 8 KiB, within 10 s), `100 Continue` (or `200 OK` for clients that
+//! do not ask), the body until the connection closes, then a final status. Well-formed HTTP
+//! clients can use `PUT /live/{id}` on the main port instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use stream_core::control::ErrorCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::AppState;
+use crate::live::{IngestError, Scope};
+use crate::live_ingest::OggIngest;
+
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// A source that sends nothing for this long is gone.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts source connections until the server stops.
+pub async fn serve(state: Arc<AppState>, listener: std::net::TcpListener) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(listener) = TcpListener::from_std(listener) else { return };
+    loop {
+        let Ok((sock, peer)) = listener.accept().await else { continue };
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = source(state, sock).await {
+                tracing::debug!(%peer, error = %e, "source connection ended");
+            }
+        });
+    }
+}
+
+struct Head {
+    method: String,
+    path: String,
+    password: Option<String>,
+    expect_continue: bool,
+    content_length: Option<u64>,
+}
+
+fn parse_head(text: &str) -> Option<Head> {
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?.to_owned();
+    let path = first.next()?.to_owned();
+    let mut head = Head { method, path, password: None, expect_continue: false, content_length: None };
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "authorization" => {
+                let b64 = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+                let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+                let text = String::from_utf8(raw).ok()?;
+                head.password = text.split_once(':').map(|(_, p)| p.to_owned());
+            }
+            "expect" => head.expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            "content-length" => head.content_length = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(head)
+}
+
+async fn respond(sock: &mut TcpStream, status: &str, code: ErrorCode, message: &str) -> std::io::Result<()> {
+    let body = serde_json::json!({ "code": code.as_str(), "error": message }).to_string();
+    reply(sock, status, &body).await
+}
+
+async fn reply(sock: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    let extra = if status.starts_with("401") { "WWW-Authenticate: Basic realm=\"relay\"\r\n" } else { "" };
+    let msg = format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(msg.as_bytes()).await?;
+    sock.shutdown().await
+}
+
+async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()> {
+    let _ = sock.set_nodelay(true);
+    // The request head.
+    let mut buf = Vec::with_capacity(1024);
+    let head_end = tokio::time::timeout(HEAD_TIMEOUT, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Ok::<_, std::io::Error>(Some(i + 4));
+            }
+            if buf.len() > MAX_HEAD_BYTES {
+                return Ok(None);
+            }
+            let n = sock.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    let Some(head_end) = head_end else {
+        return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "no complete request head").await;
+    };
+    let Some(head) = std::str::from_utf8(&buf[..head_end]).ok().and_then(parse_head) else {
+        return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "malformed request head").await;
+    };
+    if head.method != "PUT" && head.method != "SOURCE" {
+        return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}").await;
+    }
+    let id = head.path.strip_prefix("/live/").unwrap_or(head.path.trim_start_matches('/'));
+    let id = id.split('?').next().unwrap_or_default();
+    let stream = match state.live.authorize(id, head.password.as_deref(), Scope::Publish) {
+        Ok(s) => s,
+        Err(e) => return respond(&mut sock, "401 Unauthorized", ErrorCode::Unauthorized, &e.message()).await,
+    };
+    if !stream.attach_producer() {
+        return respond(&mut sock, "409 Conflict", ErrorCode::StreamBusy, "the stream already has a producer, or has ended").await;
+    }
+    if head.expect_continue {
+        sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+    } else {
+        sock.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await?;
+    }
+    tracing::info!(stream = %stream.id, "Icecast source connected");
+    let mut ingest = OggIngest::new();
+    let mut left = head.content_length;
+    let mut result: Result<(), IngestError> = Ok(());
+    let first = &buf[head_end..];
+    if !first.is_empty() {
+        let take = left.map_or(first.len(), |l| (l as usize).min(first.len()));
+        left = left.map(|l| l - take as u64);
+        result = ingest.push(&state.live, &stream, &first[..take]);
+    }
+    let mut chunk = vec![0u8; 16 * 1024];
+    while result.is_ok() && left != Some(0) && !ingest.ended() {
+        let n = match tokio::time::timeout(BODY_IDLE_TIMEOUT, sock.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+        };
+        let take = left.map_or(n, |l| (l as usize).min(n));
+        left = left.map(|l| l - take as u64);
+        result = ingest.push(&state.live, &stream, &chunk[..take]);
+    }
+    match result {
+        Ok(()) => {
+            let clean = ingest.ended();
+            ingest.finish(&stream, None);
+            if head.expect_continue {
+                let body = serde_json::json!({ "status": if clean { "ended" } else { "disconnected" } }).to_string();
+                let _ = reply(&mut sock, "200 OK", &body).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(stream = %stream.id, error = %e, "Icecast source refused");
+            ingest.finish(&stream, Some(&e));
+            respond(&mut sock, "400 Bad Request", e.code, &e.message).await
+        }
+    }
+}

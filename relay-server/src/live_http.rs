@@ -1,0 +1,317 @@
+//! HTTP side of live streams: creating them, renewing listen tokens, listening as Ogg/Opus,
+//! ingest by `PUT` from well-formed HTTP clients, and library broadcasts played out by the relay.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use stream_core::control::ErrorCode;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::decode::PcmReader;
+use crate::http::{ApiError, AppState};
+use crate::live::{
+    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, LIVE_FRAME_FRAMES,
+};
+use crate::live_ingest::OggIngest;
+
+fn err(status: StatusCode, code: ErrorCode, error: impl Into<String>) -> ApiError {
+    ApiError { status, code, error: error.into() }
+}
+
+fn unauthorized(e: AuthError) -> ApiError {
+    err(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.message())
+}
+
+/// The bearer token of a request, if any.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = req.headers().get("authorization")?.to_str().ok()?;
+    v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)
+}
+
+/// Compares in time independent of where the strings differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the server key; counts failures.
+fn check_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(key) = state.live.config.api_key.as_deref() else {
+        return Err(err(StatusCode::FORBIDDEN, ErrorCode::LiveDisabled, "live streaming is off: start the relay with --api-key"));
+    };
+    match bearer(req) {
+        Some(t) if same(t, key) => Ok(()),
+        Some(_) => {
+            state.live.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(unauthorized(AuthError::Invalid))
+        }
+        None => {
+            state.live.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(unauthorized(AuthError::Missing))
+        }
+    }
+}
+
+/// Body of `POST /api/streams`: empty for a pushed stream, or library tracks the relay plays out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    #[serde(default)]
+    tracks: Vec<String>,
+    #[serde(default, rename = "loop")]
+    looped: bool,
+}
+
+/// `POST /api/streams`
+pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    check_key(&state, &req)?;
+    let spec: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| err(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter, format!("bad body: {e}")))?
+    };
+    if spec.tracks.len() > 1000 {
+        return Err(err(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter, "at most 1000 tracks"));
+    }
+    let mut paths = Vec::new();
+    for id in &spec.tracks {
+        let t = state
+            .library
+            .get(id)
+            .filter(|t| t.playable)
+            .ok_or_else(|| err(StatusCode::NOT_FOUND, ErrorCode::UnknownTrack, format!("no playable track {id:?}")))?;
+        paths.push(t.path.clone());
+    }
+    let ip = req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let (stream, created) = state.live.create(ip).map_err(|e| match e {
+        CreateError::RateLimited { retry_after_s } => err(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!("too many streams created from this address; retry in {retry_after_s} s"),
+        ),
+        CreateError::TooManyStreams { max } => {
+            err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TooManyStreams, format!("the server holds its maximum of {max} streams"))
+        }
+        CreateError::Internal(m) => err(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, m),
+    })?;
+    let relay_sourced = !paths.is_empty();
+    if relay_sourced {
+        stream.attach_producer();
+        let producer = start_pipeline(&state.live, stream.clone(), 2)
+            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message))?;
+        broadcast(producer, paths, spec.looped, stream.id.clone());
+    }
+    let id = created.stream_id.clone();
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "stream_id": created.stream_id,
+        "publish_token": created.publish_token.token,
+        "publish_expires_at": created.publish_token.expires_at,
+        "listen_token": created.listen_token.token,
+        "listen_expires_at": created.listen_token.expires_at,
+        "listen_ogg": format!("/live/{id}.ogg"),
+        "ingest_path": format!("/live/{id}"),
+        "ingest_port": state.ingest_port,
+        "relay_sourced": relay_sourced,
+    })))
+}
+
+/// The relay plays library tracks out in real time as the stream's producer.
+fn broadcast(mut producer: crate::live::Producer, paths: Vec<PathBuf>, looped: bool, id: String) {
+    let spawned = std::thread::Builder::new().name(format!("broadcast-{id}")).spawn(move || {
+        let t0 = Instant::now();
+        let mut sent = 0u64;
+        loop {
+            for path in &paths {
+                let mut reader = match PcmReader::open(path, 0) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        producer.fail(&IngestError::new(e.code, e.message));
+                        return;
+                    }
+                };
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    let n = match reader.read(LIVE_FRAME_FRAMES, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) => {
+                            producer.fail(&IngestError::new(e.code, e.message));
+                            return;
+                        }
+                    };
+                    let stereo: Vec<f32> = match reader.channels {
+                        1 => buf.iter().flat_map(|&s| [s, s]).collect(),
+                        2 => buf.clone(),
+                        c => buf.chunks(c).flat_map(|f| [f[0], f[1]]).collect(),
+                    };
+                    // Real time: never more than 200 ms ahead of the clock.
+                    let due = Duration::from_secs_f64(sent as f64 / 48_000.0);
+                    let now = t0.elapsed();
+                    if due > now + Duration::from_millis(200) {
+                        std::thread::sleep(due - now - Duration::from_millis(200));
+                    }
+                    if producer.push(stereo).is_err() {
+                        return;
+                    }
+                    sent += n as u64;
+                }
+            }
+            if !looped {
+                break;
+            }
+        }
+        producer.end();
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start a broadcast thread");
+    }
+}
+
+/// `POST /api/streams/{id}/listen_token`: a fresh listen token, for a holder of a valid one
+/// (an embedded widget refreshing its capability) or of the server key.
+pub async fn renew(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let by_key = state.live.config.api_key.as_deref().is_some_and(|k| bearer(&req).is_some_and(|t| same(t, k)));
+    let t = state.live.renew_listen(&id, bearer(&req), by_key).map_err(unauthorized)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "listen_token": t.token, "listen_expires_at": t.expires_at })))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// `GET /live/{id}.ogg?token=...`: the live stream as Ogg/Opus for any standard player.
+pub async fn listen_ogg(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let asked = Instant::now();
+    let name = path.into_inner();
+    let id = name.strip_suffix(".ogg").unwrap_or(&name);
+    let stream = state.live.authorize(id, q.token.as_deref(), Scope::Listen).map_err(unauthorized)?;
+    if !state.live.admit_listener() {
+        return Err(err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TooManyListeners, "the server holds its maximum of listeners"));
+    }
+    let guard = ListenerGuard::new(state.live.clone(), stream.clone());
+    let mut sub = stream.subscribe();
+    if let Some(over) = sub.over.take() {
+        let m = match over {
+            LiveEvent::Error { message, .. } => message,
+            _ => "the stream has ended".into(),
+        };
+        return Err(err(StatusCode::GONE, ErrorCode::StreamEnded, m));
+    }
+    let live = state.live.clone();
+    // Headers are sent with the first frame (the channel count is known once audio flows).
+    struct St {
+        rx: tokio::sync::broadcast::Receiver<LiveEvent>,
+        burst: std::vec::IntoIter<Arc<crate::live::LiveFrame>>,
+        guard: ListenerGuard,
+        started: bool,
+        next_pos: u64,
+        done: bool,
+        asked: Instant,
+        live: Arc<crate::live::LiveRegistry>,
+    }
+    let st = St {
+        rx: sub.rx,
+        burst: std::mem::take(&mut sub.burst).into_iter(),
+        guard,
+        started: false,
+        next_pos: 0,
+        done: false,
+        asked,
+        live,
+    };
+    let body = futures_util::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let frame = match st.burst.next() {
+            Some(f) => f,
+            None => loop {
+                match st.rx.recv().await {
+                    Ok(LiveEvent::Frame(f)) if f.pos < st.next_pos => continue,
+                    Ok(LiveEvent::Frame(f)) => break f,
+                    Ok(_) | Err(RecvError::Closed) => return None, // the EOS page was the last frame
+                    Err(RecvError::Lagged(_)) => {
+                        st.guard.dropped_slow();
+                        return None;
+                    }
+                }
+            },
+        };
+        let mut out = Vec::with_capacity(frame.ogg.len() + 200);
+        if !st.started {
+            let s = st.guard.stream.subscribe();
+            out.extend_from_slice(&ogg_headers(&st.guard.stream, s.channels, s.pre_skip, frame.ogg_seq));
+            st.started = true;
+            st.live.ttfb.observe(st.asked.elapsed());
+        }
+        out.extend_from_slice(&frame.ogg);
+        st.next_pos = frame.pos + frame.frames as u64;
+        st.guard.sent(frame.ogg.len());
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), st))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("audio/ogg")
+        .insert_header(("Cache-Control", "no-store"))
+        .streaming(body))
+}
+
+/// `PUT /live/{id}` from a well-formed HTTP client (Content-Length or chunked body), with the
+/// publish token as bearer token or basic-auth password.
+pub async fn put_ingest(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let token = bearer(&req).map(str::to_owned).or_else(|| basic_password(&req));
+    let stream = state.live.authorize(&id, token.as_deref(), Scope::Publish).map_err(unauthorized)?;
+    if !stream.attach_producer() {
+        return Err(err(StatusCode::CONFLICT, ErrorCode::StreamBusy, "the stream already has a producer, or has ended"));
+    }
+    let mut ingest = OggIngest::new();
+    let mut failure: Option<IngestError> = None;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(_) => break, // the client went away: producer_lost unless the stream ended
+        };
+        if let Err(e) = ingest.push(&state.live, &stream, &chunk) {
+            failure = Some(e);
+            break;
+        }
+        if ingest.ended() {
+            break;
+        }
+    }
+    let ended = ingest.ended();
+    ingest.finish(&stream, failure.as_ref());
+    match failure {
+        Some(e) => Err(err(StatusCode::BAD_REQUEST, e.code, e.message)),
+        None => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": if ended { "ended" } else { "disconnected" } }))),
+    }
+}
+
+fn basic_password(req: &HttpRequest) -> Option<String> {
+    use base64::Engine as _;
+    let v = req.headers().get("authorization")?.to_str().ok()?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    String::from_utf8(raw).ok()?.split_once(':').map(|(_, p)| p.to_owned())
+}
+
+/// Renders an error as the ApiError body (used by handlers that build responses directly).
+pub fn error_response(e: &ApiError) -> HttpResponse {
+    e.error_response()
+}

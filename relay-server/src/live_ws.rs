@@ -1,0 +1,364 @@
+//! Live streams on `/ws`: a `listen` turns the connection into a listener of one stream, a
+//! `publish` into its producer. Both return to the connection's ordinary loop when the stream
+//! ends (or the listener sends `stop`), so one socket can play library tracks and live streams.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
+use stream_core::wire::{decode_pcm_into, Codec, FrameHeader, OpusPackets};
+use stream_core::STREAM_SAMPLE_RATE;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::http::AppState;
+use crate::live::{start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES};
+
+/// How a live loop ended.
+pub enum Outcome {
+    /// Back to the connection's ordinary loop.
+    Continue,
+    /// Close the connection with this reason.
+    Close(CloseReason),
+    /// The socket is gone.
+    Gone,
+}
+
+async fn send(ws: &mut Session, m: &ServerMessage) -> bool {
+    ws.text(m.to_json()).await.is_ok()
+}
+
+fn close(code: CloseCode, why: &str) -> Outcome {
+    Outcome::Close(CloseReason { code, description: Some(why.to_owned()) })
+}
+
+/// Refuses with an `audio_stream_error` and closes with 1008 (RFC 6455 7.4.1: policy violation).
+async fn refuse(ws: &mut Session, code: ErrorCode, message: String) -> Outcome {
+    if !send(ws, &ServerMessage::error(0, code, message.clone())).await {
+        return Outcome::Gone;
+    }
+    close(CloseCode::Policy, &format!("{}: {message}", code.as_str()))
+}
+
+fn start_message(stream_id: &str, session: u32, codec: Codec, channels: u8, pre_skip: u32, first: u64) -> ServerMessage {
+    ServerMessage::AudioStreamStart(StreamStart {
+        session,
+        track_id: stream_id.to_owned(),
+        codec: codec.name().to_owned(),
+        sample_rate: STREAM_SAMPLE_RATE,
+        channels,
+        total_duration: 0.0,
+        total_samples: None,
+        start_position_s: first as f64 / STREAM_SAMPLE_RATE as f64,
+        start_sample: first,
+        frames_per_packet: LIVE_FRAME_FRAMES as u32,
+        pre_skip: if codec == Codec::Opus { pre_skip } else { 0 },
+        bitrate: None,
+        complexity: None,
+        queued: false,
+        send_ahead_ms: 0,
+        live: true,
+    })
+}
+
+/// Serves one listener of stream `stream_id` until the stream ends, the listener stops or
+/// falls too far behind.
+pub async fn listen(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    incoming: &mut AggregatedMessageStream,
+    stream_id: &str,
+    token: &str,
+    codec: Codec,
+) -> Outcome {
+    let asked = Instant::now();
+    let live = &state.live;
+    let stream = match live.authorize(stream_id, Some(token), Scope::Listen) {
+        Ok(s) => s,
+        Err(e) => return refuse(ws, ErrorCode::Unauthorized, e.message()).await,
+    };
+    if !live.admit_listener() {
+        let m = format!("the server holds its maximum of {} listeners", live.config.max_listeners);
+        if !send(ws, &ServerMessage::error(0, ErrorCode::TooManyListeners, m)).await {
+            return Outcome::Gone;
+        }
+        return close(CloseCode::Again, "too_many_listeners");
+    }
+    let guard = ListenerGuard::new(live.clone(), stream.clone());
+    let mut sub = stream.subscribe();
+    if let Some(over) = sub.over.take() {
+        return finish(ws, stream.session, over).await;
+    }
+    let session = stream.session;
+    let mut started = false;
+    let mut next_pos = 0u64;
+    let burst = std::mem::take(&mut sub.burst);
+    for f in &burst {
+        if !started {
+            let s = stream.subscribe();
+            if !send(ws, &start_message(stream_id, session, codec, s.channels, s.pre_skip, f.pos)).await {
+                return Outcome::Gone;
+            }
+            started = true;
+        }
+        if !send_frame(ws, &guard, f, codec).await {
+            return Outcome::Gone;
+        }
+        if next_pos == 0 {
+            live.ttfb.observe(asked.elapsed());
+        }
+        next_pos = f.pos + f.frames as u64;
+    }
+    drop(burst);
+    loop {
+        tokio::select! {
+            biased;
+            m = incoming.recv() => {
+                match m {
+                    None => return Outcome::Gone,
+                    Some(Err(ProtocolError::Overflow)) => return close(CloseCode::Size, "message too big"),
+                    Some(Err(e)) => return close(CloseCode::Protocol, &e.to_string()),
+                    Some(Ok(AggregatedMessage::Close(r))) => return Outcome::Close(r.unwrap_or(CloseReason { code: CloseCode::Normal, description: None })),
+                    Some(Ok(AggregatedMessage::Ping(b))) => { if ws.pong(&b).await.is_err() { return Outcome::Gone; } }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        let m = ServerMessage::error(session, ErrorCode::BinaryNotExpected, "listeners send no audio");
+                        if !send(ws, &m).await { return Outcome::Gone; }
+                    }
+                    Some(Ok(AggregatedMessage::Text(t))) => match parse_client_message(&t) {
+                        Ok(ClientMessage::Ping { id }) => { if !send(ws, &ServerMessage::Pong { id }).await { return Outcome::Gone; } }
+                        Ok(ClientMessage::Ack { .. }) => {}
+                        Ok(ClientMessage::Stop) => return Outcome::Continue,
+                        Ok(_) => {
+                            let m = ServerMessage::error(session, ErrorCode::InvalidParameter, "a live stream takes only stop, ack and ping; stop first");
+                            if !send(ws, &m).await { return Outcome::Gone; }
+                        }
+                        Err(e) => { if !send(ws, &ServerMessage::error(0, e.code, e.message)).await { return Outcome::Gone; } }
+                    },
+                }
+            }
+            ev = sub.rx.recv() => {
+                match ev {
+                    Ok(LiveEvent::Frame(f)) => {
+                        if f.pos < next_pos {
+                            continue; // already sent in the burst
+                        }
+                        if !started {
+                            let s = stream.subscribe();
+                            if !send(ws, &start_message(stream_id, session, codec, s.channels, s.pre_skip, f.pos)).await {
+                                return Outcome::Gone;
+                            }
+                            started = true;
+                        }
+                        if next_pos == 0 {
+                            live.ttfb.observe(asked.elapsed());
+                        }
+                        if !send_frame(ws, &guard, &f, codec).await {
+                            return Outcome::Gone;
+                        }
+                        next_pos = f.pos + f.frames as u64;
+                    }
+                    Ok(other) => return finish(ws, session, other).await,
+                    Err(RecvError::Lagged(n)) => {
+                        guard.dropped_slow();
+                        let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / 48_000.0);
+                        tracing::info!(stream = %stream.id, "{m}");
+                        if !send(ws, &ServerMessage::error(session, ErrorCode::ListenerTooSlow, m)).await {
+                            return Outcome::Gone;
+                        }
+                        return close(CloseCode::Policy, "listener_too_slow");
+                    }
+                    Err(RecvError::Closed) => return Outcome::Continue,
+                }
+            }
+        }
+    }
+}
+
+async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec) -> bool {
+    let b = f.wire(codec).clone();
+    guard.sent(b.len());
+    ws.binary(b).await.is_ok()
+}
+
+async fn finish(ws: &mut Session, session: u32, ev: LiveEvent) -> Outcome {
+    let m = match ev {
+        LiveEvent::End { total_samples } => ServerMessage::AudioStreamEnd {
+            session,
+            total_samples,
+            duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+        },
+        LiveEvent::Error { code, message } => ServerMessage::error(session, code, message),
+        LiveEvent::Frame(_) => return Outcome::Continue,
+    };
+    if send(ws, &m).await {
+        Outcome::Continue
+    } else {
+        Outcome::Gone
+    }
+}
+
+/// Serves the producer of stream `stream_id`: binary frames in, until `end` or the socket goes.
+pub async fn publish(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    incoming: &mut AggregatedMessageStream,
+    msg: ClientMessage,
+) -> Outcome {
+    let ClientMessage::Publish { stream_id, token, codec, channels, sample_rate } = msg else {
+        return Outcome::Continue;
+    };
+    let live = &state.live;
+    let stream = match live.authorize(&stream_id, Some(&token), Scope::Publish) {
+        Ok(s) => s,
+        Err(e) => return refuse(ws, ErrorCode::Unauthorized, e.message()).await,
+    };
+    if sample_rate != STREAM_SAMPLE_RATE {
+        let m = format!("live audio is 48000 Hz; resample before publishing (got {sample_rate} Hz)");
+        if !send(ws, &ServerMessage::error(0, ErrorCode::UnsupportedSampleRate, m)).await {
+            return Outcome::Gone;
+        }
+        return Outcome::Continue;
+    }
+    if !stream.attach_producer() {
+        let m = "the stream already has a producer, or has ended".to_owned();
+        if !send(ws, &ServerMessage::error(0, ErrorCode::StreamBusy, m)).await {
+            return Outcome::Gone;
+        }
+        return Outcome::Continue;
+    }
+    let mut producer = match start_pipeline(live, stream.clone(), channels) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = send(ws, &ServerMessage::error(0, e.code, e.message)).await;
+            return Outcome::Continue;
+        }
+    };
+    let mut opus = if codec == Codec::Opus {
+        let ch = if channels == 1 { opus::Channels::Mono } else { opus::Channels::Stereo };
+        match opus::Decoder::new(48_000, ch) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                producer.fail(&IngestError::new(ErrorCode::Internal, e.to_string()));
+                return Outcome::Continue;
+            }
+        }
+    } else {
+        None
+    };
+    if !send(ws, &ServerMessage::PublishReady { stream_id: stream_id.clone(), channels }).await {
+        return Outcome::Gone; // dropping the producer reports producer_lost
+    }
+    let mut expected = 0u64;
+    let mut pcm = vec![0f32; 5760 * channels as usize];
+    loop {
+        let m = incoming.recv().await;
+        let bytes = match m {
+            None => return Outcome::Gone,
+            Some(Err(ProtocolError::Overflow)) => {
+                let max = state.config.max_message_bytes;
+                producer.fail(&IngestError::new(ErrorCode::MessageTooLarge, format!("a message exceeded {max} bytes")));
+                return close(CloseCode::Size, "message too big");
+            }
+            Some(Err(e)) => return close(CloseCode::Protocol, &e.to_string()),
+            Some(Ok(AggregatedMessage::Close(r))) => {
+                return Outcome::Close(r.unwrap_or(CloseReason { code: CloseCode::Normal, description: None }))
+            }
+            Some(Ok(AggregatedMessage::Ping(b))) => {
+                if ws.pong(&b).await.is_err() {
+                    return Outcome::Gone;
+                }
+                continue;
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => continue,
+            Some(Ok(AggregatedMessage::Text(t))) => {
+                match parse_client_message(&t) {
+                    Ok(ClientMessage::End) => {
+                        // Confirmed, so the producer can close knowing nothing was lost.
+                        let total_samples = producer.frames;
+                        producer.end();
+                        let m = ServerMessage::AudioStreamEnd {
+                            session: stream.session,
+                            total_samples,
+                            duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+                        };
+                        return if send(ws, &m).await { Outcome::Continue } else { Outcome::Gone };
+                    }
+                    Ok(ClientMessage::Ping { id }) => {
+                        if !send(ws, &ServerMessage::Pong { id }).await {
+                            return Outcome::Gone;
+                        }
+                    }
+                    Ok(_) => {
+                        let m = ServerMessage::error(0, ErrorCode::InvalidParameter, "while publishing: frames, end or ping");
+                        if !send(ws, &m).await {
+                            return Outcome::Gone;
+                        }
+                    }
+                    Err(e) => {
+                        if !send(ws, &ServerMessage::error(0, e.code, e.message)).await {
+                            return Outcome::Gone;
+                        }
+                    }
+                }
+                continue;
+            }
+            Some(Ok(AggregatedMessage::Binary(b))) => b,
+        };
+        let r = ingest_frame(&bytes, codec, channels, &mut expected, &mut opus, &mut pcm)
+            .and_then(|samples| producer.push(samples));
+        if let Err(e) = r {
+            tracing::warn!(stream = %stream_id, error = %e, "producer refused");
+            let _ = send(ws, &ServerMessage::error(0, e.code, e.message.clone())).await;
+            producer.fail(&e);
+            return close(CloseCode::Policy, e.code.as_str());
+        }
+    }
+}
+
+/// Checks one producer frame and decodes it to interleaved PCM. A frame may start after the
+/// expected position (the gap becomes silence, up to 1 s), never before.
+fn ingest_frame(
+    bytes: &[u8],
+    codec: Codec,
+    channels: u8,
+    expected: &mut u64,
+    opus: &mut Option<opus::Decoder>,
+    scratch: &mut [f32],
+) -> Result<Vec<f32>, IngestError> {
+    let (h, payload) = FrameHeader::parse(bytes).map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
+    if h.codec != codec || h.channels != channels {
+        return Err(IngestError::new(
+            ErrorCode::CorruptAudio,
+            format!("frame of {} with {} channels; the publish announced {} with {channels}", h.codec.name(), h.channels, codec.name()),
+        ));
+    }
+    if h.sample_pos < *expected {
+        return Err(IngestError::new(ErrorCode::CorruptAudio, format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected)));
+    }
+    let gap = h.sample_pos - *expected;
+    if gap > 48_000 {
+        return Err(IngestError::new(ErrorCode::CorruptAudio, format!("a gap of {gap} frames")));
+    }
+    let ch = channels as usize;
+    let mut out = vec![0f32; gap as usize * ch];
+    match codec {
+        Codec::PcmS16 | Codec::PcmF32 => {
+            let start = out.len();
+            out.resize(start + h.frame_count as usize * ch, 0.0);
+            decode_pcm_into(codec, payload, &mut out[start..]);
+        }
+        Codec::Opus => {
+            let dec = opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
+            for p in OpusPackets::new(payload) {
+                let p = p.map_err(|e| IngestError::new(ErrorCode::CorruptAudio, e.to_string()))?;
+                let n = dec
+                    .decode_float(p, scratch, false)
+                    .map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}")))?;
+                out.extend_from_slice(&scratch[..n * ch]);
+            }
+        }
+    }
+    *expected = h.sample_pos + h.frame_count as u64;
+    Ok(out)
+}
