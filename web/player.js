@@ -180,6 +180,43 @@ export class StreamPlayer extends EventTarget {
   }
 
   /**
+   * Listens to a live stream of the relay (a listen token from whoever created the stream).
+   * Playback starts at once from a short burst of the latest audio; after a lost connection the
+   * player rejoins the live stream.
+   * @param {string} streamId
+   * @param {string} token listen token
+   * @param {{codec?: 'opus'|'pcm_s16'|'pcm_f32'}} [o]
+   */
+  async listen(streamId, token, o = {}) {
+    this._playPerf = performance.now();
+    this._ttfaMs = null;
+    this._playSeq = (this._playSeq || 0) + 1;
+    this._awaitSeq = this._playSeq;
+    await this.init();
+    if (this.context.state !== 'running') {
+      try { await this.context.resume(); } catch { /* reported below */ }
+      if (this.context.state !== 'running') {
+        this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
+      }
+    }
+    if (this.track !== streamId) this.output.port.postMessage({ t: 'dsp', resetLoudness: true });
+    this.track = streamId;
+    let codec = o.codec || 'opus';
+    if (codec === 'opus' && !(await this._opusSupported)) {
+      codec = 'pcm_s16';
+      this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'WebCodecs AudioDecoder cannot decode Opus in this browser' });
+    }
+    this.codec = codec;
+    this._setState('connecting');
+    this.worker.postMessage({ cmd: 'listen', streamId, token, codec });
+  }
+
+  /** A renewed listen token for the live stream (used when the player has to rejoin). */
+  setListenToken(token) {
+    if (this.worker) this.worker.postMessage({ cmd: 'token', token });
+  }
+
+  /**
    * Moves the current track to `positionS` seconds. Audio still in the buffer (ahead, or played
    * in the last seconds) is crossfaded to at once; elsewhere the old position plays on until
    * the new one has arrived, then they crossfade.

@@ -13,6 +13,7 @@ let session = 0; // the stream the player is on
 let stream = null; // its audio_stream_start data
 let streamEnded = false; // its audio_stream_end arrived
 let request = null; // what was asked for: { trackId, codec, bitrate, profile }
+let live = null; // a live stream listened to: { streamId, token, codec }
 let pendingQueue = null; // { crossfadeFrames, request } of a queued play not started yet
 let nextRequest = null; // the queued track once its stream started (until it plays)
 let resumeOf = 0; // the session a reconnect is resuming
@@ -112,6 +113,17 @@ function onStreamStart(d) {
     opusStreams.set(d.session, d.pre_skip);
     resetDecoder(d.channels);
   }
+  if (d.live) {
+    // Live (a first join or a rejoin after a reconnect): play from what the server sends, which
+    // starts with a short burst of the latest audio.
+    resumeOf = 0;
+    worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
+    session = d.session;
+    stream = d;
+    streamEnded = false;
+    toMain('stream_start', d);
+    return;
+  }
   if (resumeOf) {
     // A reconnect: the same audio continues under the new session, at the exact next frame.
     worklet.postMessage({ t: 'rebind', from: resumeOf, to: d.session });
@@ -143,7 +155,12 @@ function scheduleReconnect() {
   reconnectTimer = setTimeout(openSocket, reconnectDelay);
 }
 
+function listenData(l) {
+  return { stream_id: l.streamId, token: l.token, codec: l.codec };
+}
+
 async function resumeAfterReconnect() {
+  if (live && !streamEnded) { send({ type: 'listen', data: listenData(live) }); return; }
   if (!session || streamEnded || !request) return;
   const pos = await ask({ t: 'writePos', session });
   if (pos < 0) return;
@@ -237,7 +254,17 @@ onmessage = async (e) => {
       toMain('capabilities', { opus });
       break;
     }
+    case 'listen':
+      live = { streamId: m.streamId, token: m.token, codec: m.codec };
+      request = null;
+      pendingQueue = null;
+      send({ type: 'listen', data: listenData(live) });
+      break;
+    case 'token':
+      if (live) live.token = m.token; // a renewed listen token, for rejoining after a reconnect
+      break;
     case 'play':
+      live = null;
       request = { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile };
       pendingQueue = null;
       send({ type: 'play', data: { ...playData(request), position_s: m.positionS || 0 } });
@@ -283,6 +310,7 @@ onmessage = async (e) => {
       session = 0;
       stream = null;
       request = null;
+      live = null;
       pendingQueue = null;
       worklet.postMessage({ t: 'stop' });
       send({ type: 'stop' });

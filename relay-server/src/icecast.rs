@@ -62,10 +62,16 @@ fn parse_head(text: &str) -> Option<Head> {
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "authorization" => {
-                let b64 = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-                let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
-                let text = String::from_utf8(raw).ok()?;
-                head.password = text.split_once(':').map(|(_, p)| p.to_owned());
+                // Basic (user "source", the publish token as password), or a bearer token.
+                if let Some(b64) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) {
+                    let text = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .ok()
+                        .and_then(|raw| String::from_utf8(raw).ok());
+                    head.password = text.and_then(|t| t.split_once(':').map(|(_, p)| p.to_owned()));
+                } else if let Some(t) = value.strip_prefix("Bearer ") {
+                    head.password = Some(t.trim().to_owned());
+                }
             }
             "expect" => head.expect_continue = value.eq_ignore_ascii_case("100-continue"),
             "content-length" => head.content_length = value.parse().ok(),
@@ -119,7 +125,8 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "malformed request head").await;
     };
     if head.method != "PUT" && head.method != "SOURCE" {
-        return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}").await;
+        return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}")
+            .await;
     }
     let id = head.path.strip_prefix("/live/").unwrap_or(head.path.trim_start_matches('/'));
     let id = id.split('?').next().unwrap_or_default();
@@ -128,7 +135,13 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         Err(e) => return respond(&mut sock, "401 Unauthorized", ErrorCode::Unauthorized, &e.message()).await,
     };
     if !stream.attach_producer() {
-        return respond(&mut sock, "409 Conflict", ErrorCode::StreamBusy, "the stream already has a producer, or has ended").await;
+        return respond(
+            &mut sock,
+            "409 Conflict",
+            ErrorCode::StreamBusy,
+            "the stream already has a producer, or has ended",
+        )
+        .await;
     }
     if head.expect_continue {
         sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;

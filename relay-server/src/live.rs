@@ -64,7 +64,9 @@ pub enum AuthError {
     /// Not a token this server issued (or for another stream: indistinguishable on purpose).
     Invalid,
     Expired,
-    WrongScope { needed: Scope },
+    WrongScope {
+        needed: Scope,
+    },
 }
 
 impl AuthError {
@@ -132,9 +134,14 @@ impl LiveFrame {
 pub enum LiveEvent {
     Frame(Arc<LiveFrame>),
     /// The producer ended the stream after `total_samples` frames.
-    End { total_samples: u64 },
+    End {
+        total_samples: u64,
+    },
     /// The stream failed (the producer vanished or sent bad audio).
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Per-stream counters (exported on `/metrics` with a `stream` label).
@@ -153,8 +160,13 @@ pub enum Phase {
     /// Created, no audio yet.
     Waiting,
     Live,
-    Ended { total_samples: u64 },
-    Failed { code: ErrorCode, message: String },
+    Ended {
+        total_samples: u64,
+    },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 pub struct LiveStream {
@@ -468,10 +480,8 @@ impl LiveRegistry {
             Scope::Listen => "lsn_",
         };
         let token = format!("{prefix}{}", random_hex()?);
-        self.tokens().insert(
-            token.clone(),
-            TokenInfo { stream_id: stream_id.to_owned(), scope, expires: Instant::now() + ttl },
-        );
+        self.tokens()
+            .insert(token.clone(), TokenInfo { stream_id: stream_id.to_owned(), scope, expires: Instant::now() + ttl });
         Ok(IssuedToken { token, expires_at: unix_now() + ttl.as_secs() })
     }
 
@@ -522,7 +532,8 @@ impl LiveRegistry {
     /// A fresh listen token for a live stream, given a valid listen token (or the server key,
     /// checked by the caller).
     pub fn renew_listen(&self, id: &str, token: Option<&str>, by_key: bool) -> Result<IssuedToken, AuthError> {
-        let stream = if by_key { self.get(id).ok_or(AuthError::Invalid)? } else { self.authorize(id, token, Scope::Listen)? };
+        let stream =
+            if by_key { self.get(id).ok_or(AuthError::Invalid)? } else { self.authorize(id, token, Scope::Listen)? };
         if !stream.is_open() {
             return Err(AuthError::Expired);
         }
@@ -646,7 +657,9 @@ impl Producer {
                 ),
             ));
         }
-        self.tx.send(Ingest::Pcm(pcm)).map_err(|_| IngestError::new(ErrorCode::Internal, "the stream's pipeline stopped"))
+        self.tx
+            .send(Ingest::Pcm(pcm))
+            .map_err(|_| IngestError::new(ErrorCode::Internal, "the stream's pipeline stopped"))
     }
 
     /// Ends the stream normally.
@@ -665,9 +678,10 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self
-                .tx
-                .send(Ingest::Fail(ErrorCode::ProducerLost, "the producer disconnected without ending the stream".into()));
+            let _ = self.tx.send(Ingest::Fail(
+                ErrorCode::ProducerLost,
+                "the producer disconnected without ending the stream".into(),
+            ));
         }
     }
 }
@@ -775,12 +789,14 @@ impl Pipeline {
         let mut opus = Vec::new();
         encode_opus_frame(&header, &packets, &mut opus).ok_or("opus frame")?;
         // PCM listeners get exactly the input, positioned like the Opus output after pre-skip.
-        let mut s16 = Vec::new();
-        encode_pcm_frame(Codec::PcmS16, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut s16)
-            .ok_or("pcm frame")?;
-        let mut f32s = Vec::new();
-        encode_pcm_frame(Codec::PcmF32, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut f32s)
-            .ok_or("pcm frame")?;
+        // (A stream ending on a frame boundary has an empty last frame: PCM listeners get none.)
+        let (mut s16, mut f32s) = (Vec::new(), Vec::new());
+        if real > 0 {
+            encode_pcm_frame(Codec::PcmS16, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut s16)
+                .ok_or("pcm frame")?;
+            encode_pcm_frame(Codec::PcmF32, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut f32s)
+                .ok_or("pcm frame")?;
+        }
         let granule = if last { self.pre_skip as u64 + self.pos + real as u64 } else { self.pos + frames as u64 };
         let ogg = ogg_page(&self.crc, self.stream.serial, self.page_seq, granule, last, &packets);
         let frame = LiveFrame {

@@ -14,7 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::decode::PcmReader;
 use crate::http::{ApiError, AppState};
 use crate::live::{
-    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, LIVE_FRAME_FRAMES,
+    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope,
+    LIVE_FRAME_FRAMES,
 };
 use crate::live_ingest::OggIngest;
 
@@ -40,7 +41,11 @@ fn same(a: &str, b: &str) -> bool {
 /// Checks the server key; counts failures.
 fn check_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let Some(key) = state.live.config.api_key.as_deref() else {
-        return Err(err(StatusCode::FORBIDDEN, ErrorCode::LiveDisabled, "live streaming is off: start the relay with --api-key"));
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            ErrorCode::LiveDisabled,
+            "live streaming is off: start the relay with --api-key",
+        ));
     };
     match bearer(req) {
         Some(t) if same(t, key) => Ok(()),
@@ -79,11 +84,10 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     }
     let mut paths = Vec::new();
     for id in &spec.tracks {
-        let t = state
-            .library
-            .get(id)
-            .filter(|t| t.playable)
-            .ok_or_else(|| err(StatusCode::NOT_FOUND, ErrorCode::UnknownTrack, format!("no playable track {id:?}")))?;
+        let t =
+            state.library.get(id).filter(|t| t.playable).ok_or_else(|| {
+                err(StatusCode::NOT_FOUND, ErrorCode::UnknownTrack, format!("no playable track {id:?}"))
+            })?;
         paths.push(t.path.clone());
     }
     let ip = req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
@@ -93,9 +97,11 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             ErrorCode::RateLimited,
             format!("too many streams created from this address; retry in {retry_after_s} s"),
         ),
-        CreateError::TooManyStreams { max } => {
-            err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TooManyStreams, format!("the server holds its maximum of {max} streams"))
-        }
+        CreateError::TooManyStreams { max } => err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManyStreams,
+            format!("the server holds its maximum of {max} streams"),
+        ),
         CreateError::Internal(m) => err(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, m),
     })?;
     let relay_sourced = !paths.is_empty();
@@ -174,7 +180,11 @@ fn broadcast(mut producer: crate::live::Producer, paths: Vec<PathBuf>, looped: b
 
 /// `POST /api/streams/{id}/listen_token`: a fresh listen token, for a holder of a valid one
 /// (an embedded widget refreshing its capability) or of the server key.
-pub async fn renew(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn renew(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let by_key = state.live.config.api_key.as_deref().is_some_and(|k| bearer(&req).is_some_and(|t| same(t, k)));
     let t = state.live.renew_listen(&id, bearer(&req), by_key).map_err(unauthorized)?;
@@ -197,7 +207,11 @@ pub async fn listen_ogg(
     let id = name.strip_suffix(".ogg").unwrap_or(&name);
     let stream = state.live.authorize(id, q.token.as_deref(), Scope::Listen).map_err(unauthorized)?;
     if !state.live.admit_listener() {
-        return Err(err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TooManyListeners, "the server holds its maximum of listeners"));
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManyListeners,
+            "the server holds its maximum of listeners",
+        ));
     }
     let guard = ListenerGuard::new(state.live.clone(), stream.clone());
     let mut sub = stream.subscribe();
@@ -260,10 +274,7 @@ pub async fn listen_ogg(
         st.guard.sent(frame.ogg.len());
         Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), st))
     });
-    Ok(HttpResponse::Ok()
-        .content_type("audio/ogg")
-        .insert_header(("Cache-Control", "no-store"))
-        .streaming(body))
+    Ok(HttpResponse::Ok().content_type("audio/ogg").insert_header(("Cache-Control", "no-store")).streaming(body))
 }
 
 /// `PUT /live/{id}` from a well-formed HTTP client (Content-Length or chunked body), with the
@@ -278,7 +289,11 @@ pub async fn put_ingest(
     let token = bearer(&req).map(str::to_owned).or_else(|| basic_password(&req));
     let stream = state.live.authorize(&id, token.as_deref(), Scope::Publish).map_err(unauthorized)?;
     if !stream.attach_producer() {
-        return Err(err(StatusCode::CONFLICT, ErrorCode::StreamBusy, "the stream already has a producer, or has ended"));
+        return Err(err(
+            StatusCode::CONFLICT,
+            ErrorCode::StreamBusy,
+            "the stream already has a producer, or has ended",
+        ));
     }
     let mut ingest = OggIngest::new();
     let mut failure: Option<IngestError> = None;
@@ -299,7 +314,9 @@ pub async fn put_ingest(
     ingest.finish(&stream, failure.as_ref());
     match failure {
         Some(e) => Err(err(StatusCode::BAD_REQUEST, e.code, e.message)),
-        None => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": if ended { "ended" } else { "disconnected" } }))),
+        None => {
+            Ok(HttpResponse::Ok().json(serde_json::json!({ "status": if ended { "ended" } else { "disconnected" } })))
+        }
     }
 }
 

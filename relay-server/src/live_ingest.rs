@@ -70,11 +70,14 @@ impl OggIngest {
         while let Some(p) = self.demux.next_packet() {
             if self.head.is_none() {
                 let head = OpusHead::parse(&p.data).map_err(|e| {
-                    let code = if p.data.starts_with(b"OpusHead") { ErrorCode::UnsupportedFormat } else { ErrorCode::NotOgg };
+                    let code =
+                        if p.data.starts_with(b"OpusHead") { ErrorCode::UnsupportedFormat } else { ErrorCode::NotOgg };
                     IngestError::new(code, e.0)
                 })?;
                 let ch = if head.channels == 1 { opus::Channels::Mono } else { opus::Channels::Stereo };
-                self.decoder = Some(opus::Decoder::new(48_000, ch).map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?);
+                self.decoder = Some(
+                    opus::Decoder::new(48_000, ch).map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?,
+                );
                 self.producer = Some(start_pipeline(live, stream.clone(), head.channels)?);
                 self.to_skip = head.pre_skip as u64;
                 self.head = Some(head);
@@ -89,7 +92,10 @@ impl OggIngest {
             }
             let ch = self.head.map_or(2, |h| h.channels as usize);
             if opus_packet_samples(&p.data).is_none() {
-                return Err(IngestError::new(ErrorCode::CorruptAudio, format!("malformed Opus packet of {} bytes", p.data.len())));
+                return Err(IngestError::new(
+                    ErrorCode::CorruptAudio,
+                    format!("malformed Opus packet of {} bytes", p.data.len()),
+                ));
             }
             let dec = self.decoder.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
             let n = dec
@@ -110,7 +116,8 @@ impl OggIngest {
                 }
             }
             self.decoded += count;
-            let producer = self.producer.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no producer"))?;
+            let producer =
+                self.producer.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no producer"))?;
             producer.push(frames.to_vec())?;
             if p.eos {
                 self.ended = true;

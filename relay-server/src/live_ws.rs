@@ -40,7 +40,14 @@ async fn refuse(ws: &mut Session, code: ErrorCode, message: String) -> Outcome {
     close(CloseCode::Policy, &format!("{}: {message}", code.as_str()))
 }
 
-fn start_message(stream_id: &str, session: u32, codec: Codec, channels: u8, pre_skip: u32, first: u64) -> ServerMessage {
+fn start_message(
+    stream_id: &str,
+    session: u32,
+    codec: Codec,
+    channels: u8,
+    pre_skip: u32,
+    first: u64,
+) -> ServerMessage {
     ServerMessage::AudioStreamStart(StreamStart {
         session,
         track_id: stream_id.to_owned(),
@@ -101,8 +108,10 @@ pub async fn listen(
             }
             started = true;
         }
-        if !send_frame(ws, &guard, f, codec).await {
-            return Outcome::Gone;
+        match send_frame(ws, &guard, f, codec).await {
+            Sent::Ok => {}
+            Sent::Gone => return Outcome::Gone,
+            Sent::Stalled => return too_slow(ws, &guard, session, "the listener stopped taking audio".into()).await,
         }
         if next_pos == 0 {
             live.ttfb.observe(asked.elapsed());
@@ -153,20 +162,17 @@ pub async fn listen(
                         if next_pos == 0 {
                             live.ttfb.observe(asked.elapsed());
                         }
-                        if !send_frame(ws, &guard, &f, codec).await {
-                            return Outcome::Gone;
+                        match send_frame(ws, &guard, &f, codec).await {
+                            Sent::Ok => {}
+                            Sent::Gone => return Outcome::Gone,
+                            Sent::Stalled => return too_slow(ws, &guard, session, "the listener stopped taking audio".into()).await,
                         }
                         next_pos = f.pos + f.frames as u64;
                     }
                     Ok(other) => return finish(ws, session, other).await,
                     Err(RecvError::Lagged(n)) => {
-                        guard.dropped_slow();
                         let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / 48_000.0);
-                        tracing::info!(stream = %stream.id, "{m}");
-                        if !send(ws, &ServerMessage::error(session, ErrorCode::ListenerTooSlow, m)).await {
-                            return Outcome::Gone;
-                        }
-                        return close(CloseCode::Policy, "listener_too_slow");
+                        return too_slow(ws, &guard, session, m).await;
                     }
                     Err(RecvError::Closed) => return Outcome::Continue,
                 }
@@ -175,10 +181,39 @@ pub async fn listen(
     }
 }
 
-async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec) -> bool {
+/// How long one frame may wait for room in a listener's send queue: a listener that has not
+/// taken a frame for this long (about 30 frames are queued already) is too slow.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+enum Sent {
+    Ok,
+    Gone,
+    Stalled,
+}
+
+async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec) -> Sent {
     let b = f.wire(codec).clone();
-    guard.sent(b.len());
-    ws.binary(b).await.is_ok()
+    let n = b.len();
+    if n == 0 {
+        return Sent::Ok;
+    }
+    match tokio::time::timeout(SEND_TIMEOUT, ws.binary(b)).await {
+        Ok(Ok(())) => {
+            guard.sent(n);
+            Sent::Ok
+        }
+        Ok(Err(_)) => Sent::Gone,
+        Err(_) => Sent::Stalled,
+    }
+}
+
+async fn too_slow(ws: &mut Session, guard: &ListenerGuard, session: u32, why: String) -> Outcome {
+    guard.dropped_slow();
+    tracing::info!(stream = %guard.stream.id, "{why}");
+    // The socket may be stalled: the reason waits behind the queued frames, for a bounded time.
+    let m = ServerMessage::error(session, ErrorCode::ListenerTooSlow, why);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), ws.text(m.to_json())).await;
+    close(CloseCode::Policy, "listener_too_slow")
 }
 
 async fn finish(ws: &mut Session, session: u32, ev: LiveEvent) -> Outcome {
@@ -290,7 +325,11 @@ pub async fn publish(
                         }
                     }
                     Ok(_) => {
-                        let m = ServerMessage::error(0, ErrorCode::InvalidParameter, "while publishing: frames, end or ping");
+                        let m = ServerMessage::error(
+                            0,
+                            ErrorCode::InvalidParameter,
+                            "while publishing: frames, end or ping",
+                        );
                         if !send(ws, &m).await {
                             return Outcome::Gone;
                         }
@@ -326,15 +365,24 @@ fn ingest_frame(
     opus: &mut Option<opus::Decoder>,
     scratch: &mut [f32],
 ) -> Result<Vec<f32>, IngestError> {
-    let (h, payload) = FrameHeader::parse(bytes).map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
+    let (h, payload) =
+        FrameHeader::parse(bytes).map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
     if h.codec != codec || h.channels != channels {
         return Err(IngestError::new(
             ErrorCode::CorruptAudio,
-            format!("frame of {} with {} channels; the publish announced {} with {channels}", h.codec.name(), h.channels, codec.name()),
+            format!(
+                "frame of {} with {} channels; the publish announced {} with {channels}",
+                h.codec.name(),
+                h.channels,
+                codec.name()
+            ),
         ));
     }
     if h.sample_pos < *expected {
-        return Err(IngestError::new(ErrorCode::CorruptAudio, format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected)));
+        return Err(IngestError::new(
+            ErrorCode::CorruptAudio,
+            format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected),
+        ));
     }
     let gap = h.sample_pos - *expected;
     if gap > 48_000 {
@@ -352,9 +400,9 @@ fn ingest_frame(
             let dec = opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
             for p in OpusPackets::new(payload) {
                 let p = p.map_err(|e| IngestError::new(ErrorCode::CorruptAudio, e.to_string()))?;
-                let n = dec
-                    .decode_float(p, scratch, false)
-                    .map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}")))?;
+                let n = dec.decode_float(p, scratch, false).map_err(|e| {
+                    IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}"))
+                })?;
                 out.extend_from_slice(&scratch[..n * ch]);
             }
         }

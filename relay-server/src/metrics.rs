@@ -69,7 +69,10 @@ impl Metrics {
 pub fn render_live(live: &crate::live::LiveRegistry, out: &mut String) {
     let streams = live.all();
     let open = streams.iter().filter(|s| s.is_open()).count();
-    let _ = writeln!(out, "# HELP relay_live_streams live streams open\n# TYPE relay_live_streams gauge\nrelay_live_streams {open}");
+    let _ = writeln!(
+        out,
+        "# HELP relay_live_streams live streams open\n# TYPE relay_live_streams gauge\nrelay_live_streams {open}"
+    );
     let _ = writeln!(
         out,
         "# HELP relay_live_listeners_total_active live listeners over all streams\n# TYPE relay_live_listeners_total_active gauge\nrelay_live_listeners_total_active {}",
@@ -78,10 +81,18 @@ pub fn render_live(live: &crate::live::LiveRegistry, out: &mut String) {
     type Get = fn(&crate::live::StreamCounters) -> u64;
     let per: [(&str, &str, &str, Get); 5] = [
         ("relay_live_listeners", "gauge", "listeners of a live stream", |c| c.listeners.load(Ordering::Relaxed) as u64),
-        ("relay_live_producers", "gauge", "producers of a live stream (0 or 1)", |c| c.producers.load(Ordering::Relaxed) as u64),
-        ("relay_live_bytes_sent_total", "counter", "bytes of audio sent to a stream's listeners", |c| c.bytes_sent.load(Ordering::Relaxed)),
-        ("relay_live_frames_sent_total", "counter", "audio frames sent to a stream's listeners", |c| c.frames_sent.load(Ordering::Relaxed)),
-        ("relay_live_listeners_dropped_slow_total", "counter", "listeners of a stream dropped as too slow", |c| c.dropped_slow.load(Ordering::Relaxed)),
+        ("relay_live_producers", "gauge", "producers of a live stream (0 or 1)", |c| {
+            c.producers.load(Ordering::Relaxed) as u64
+        }),
+        ("relay_live_bytes_sent_total", "counter", "bytes of audio sent to a stream's listeners", |c| {
+            c.bytes_sent.load(Ordering::Relaxed)
+        }),
+        ("relay_live_frames_sent_total", "counter", "audio frames sent to a stream's listeners", |c| {
+            c.frames_sent.load(Ordering::Relaxed)
+        }),
+        ("relay_live_listeners_dropped_slow_total", "counter", "listeners of a stream dropped as too slow", |c| {
+            c.dropped_slow.load(Ordering::Relaxed)
+        }),
     ];
     for (name, kind, help, get) in per {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -90,8 +101,16 @@ pub fn render_live(live: &crate::live::LiveRegistry, out: &mut String) {
         }
     }
     let rows = [
-        ("relay_live_dropped_slow_total", "listeners dropped as too slow, all streams", live.dropped_slow.load(Ordering::Relaxed)),
-        ("relay_auth_failures_total", "requests refused for a missing, forged, expired or wrong-scope token or key", live.auth_failures.load(Ordering::Relaxed)),
+        (
+            "relay_live_dropped_slow_total",
+            "listeners dropped as too slow, all streams",
+            live.dropped_slow.load(Ordering::Relaxed),
+        ),
+        (
+            "relay_auth_failures_total",
+            "requests refused for a missing, forged, expired or wrong-scope token or key",
+            live.auth_failures.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, v) in rows {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

@@ -311,7 +311,8 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     }
     drop(playback);
     state.metrics.sessions_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    let _ = ws.close(close_reason).await;
+    // A stalled peer must not hold the task: the close waits a bounded time.
+    let _ = tokio::time::timeout(Duration::from_secs(10), ws.close(close_reason)).await;
 }
 
 /// The session task's playback state, as commands see it.

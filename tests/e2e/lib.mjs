@@ -17,19 +17,22 @@ mkdirSync(ARTIFACTS, { recursive: true });
 /** Starts relay-server on 127.0.0.1:0 and resolves once it prints its address. */
 export async function startRelay({ media = join(ROOT, 'media'), args = [], listen = '127.0.0.1:0' } = {}) {
   const child = spawn(join(BIN, 'relay-server'), ['--listen', listen, '--media', media,
-    '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), ...args], {
+    '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), '--ingest-listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, RUST_LOG: 'warn,symphonia_core=off' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let ingestUrl = null;
   const url = await new Promise((ok, fail) => {
     const rl = createInterface({ input: child.stdout });
     rl.once('line', (line) => {
       const m = line.match(/http:\/\/(\S+)/);
+      const i = line.match(/Icecast source port http:\/\/([^\s)]+)/);
+      if (i) ingestUrl = `http://${i[1]}`;
       m ? ok(`http://${m[1]}`) : fail(new Error(`unexpected relay output: ${line}`));
     });
     child.once('exit', (code) => fail(new Error(`relay-server exited with ${code}`)));
   });
-  return { url, stop: () => child.kill('SIGTERM'), kill: () => child.kill('SIGKILL'), exited: new Promise((ok) => child.once('exit', ok)) };
+  return { url, ingestUrl, pid: child.pid, stop: () => child.kill('SIGTERM'), kill: () => child.kill('SIGKILL'), exited: new Promise((ok) => child.once('exit', ok)) };
 }
 
 /** Debian's Chromium, headless, with the flags this sandbox needs (TOOLCHAIN.md). */

@@ -438,7 +438,8 @@ impl PcmInput {
                     if !matches!((tag, bits), (1, 16) | (1, 24) | (1, 32) | (3, 32)) || chans == 0 {
                         bail!("unsupported WAV format {tag} with {bits} bits");
                     }
-                    let left = if size == 0 || size == u32::MAX || size >= 0x7fff_0000 { u64::MAX } else { size as u64 };
+                    let left =
+                        if size == 0 || size == u32::MAX || size >= 0x7fff_0000 { u64::MAX } else { size as u64 };
                     return Ok(PcmInput { reader, rate, channels: chans as usize, format: (tag, bits), left });
                 }
                 _ => {
@@ -467,15 +468,28 @@ impl PcmInput {
         let b = &b[..got - got % (bps * self.channels)];
         Ok(match self.format {
             (1, 16) => b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect(),
-            (1, 24) => b.chunks_exact(3).map(|c| i32::from_le_bytes([0, c[0], c[1], c[2]]) as f32 / 2_147_483_648.0).collect(),
-            (1, 32) => b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0).collect(),
+            (1, 24) => {
+                b.chunks_exact(3).map(|c| i32::from_le_bytes([0, c[0], c[1], c[2]]) as f32 / 2_147_483_648.0).collect()
+            }
+            (1, 32) => b
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0)
+                .collect(),
             _ => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         })
     }
 }
 
 /// Publishes `input` to a live stream in real time (100 ms frames, pcm_s16, resampled to 48 kHz).
-async fn publish(server: &str, stream: &str, token: &str, input: &str, raw: bool, rate: u32, channels: u16) -> anyhow::Result<()> {
+async fn publish(
+    server: &str,
+    stream: &str,
+    token: &str,
+    input: &str,
+    raw: bool,
+    rate: u32,
+    channels: u16,
+) -> anyhow::Result<()> {
     let mut src = PcmInput::open(input, raw, rate, channels)?;
     let out_ch = src.channels.min(2);
     let mut resampler = if src.rate != 48_000 {

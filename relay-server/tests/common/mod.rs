@@ -26,6 +26,8 @@ pub fn media_dir() -> PathBuf {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// The Icecast-compatible source port.
+    pub ingest: String,
 }
 
 impl Server {
@@ -42,6 +44,7 @@ impl Server {
             .arg(root.join("web"))
             .arg("--worklet-dir")
             .arg(root.join("worklet"))
+            .args(["--ingest-listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "warn,symphonia_core=off")
             .stdout(Stdio::piped())
@@ -51,14 +54,14 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-        let addr = line
-            .trim()
-            .rsplit("http://")
+        // "relay-server listening on http://ADDR (Icecast source port http://ADDR)"
+        let mut urls = line.split("http://").skip(1).map(|u| u.split([' ', ')', '\n']).next().unwrap_or("").to_owned());
+        let addr = urls
             .next()
             .filter(|a| a.contains(':'))
-            .unwrap_or_else(|| panic!("unexpected first line from relay-server: {line:?}"))
-            .to_owned();
-        Server { child, addr }
+            .unwrap_or_else(|| panic!("unexpected first line from relay-server: {line:?}"));
+        let ingest = urls.next().unwrap_or_default();
+        Server { child, addr, ingest }
     }
 
     pub fn url(&self) -> String {
@@ -100,6 +103,11 @@ impl Server {
             body = dechunk(&body);
         }
         (status, head, body)
+    }
+
+    /// A raw HTTP/1.0 request with a method, headers and a body: (status, body).
+    pub fn send(&self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
+        send_to(&self.addr, method, path, headers, body)
     }
 
     /// The value of Prometheus metric `name` from `/metrics`.
@@ -160,4 +168,25 @@ pub fn read_wav(path: &Path) -> (Vec<f32>, usize, u32) {
         hound::SampleFormat::Int => r.samples::<i16>().map(|s| s.expect("sample") as f32 / 32768.0).collect(),
     };
     (samples, spec.channels as usize, spec.sample_rate)
+}
+
+/// A raw HTTP/1.0 request to `addr`: (status, body).
+pub fn send_to(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    // A 100 Continue may precede the final status.
+    let last = text.rsplit("HTTP/1.").next().unwrap_or("");
+    let status = last.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = last.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }

@@ -1,0 +1,496 @@
+//! Live streams against the real relay-server on 127.0.0.1: capabilities refused every way they
+//! can be wrong, limits, fan-out with late joiners and end of stream, a stalled listener dropped
+//! with flat server memory while others play on, bad producer input answered with stable codes
+//! while other streams go on, and a library broadcast that is the track sample for sample.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{media_dir, send_to, Server};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+const KEY: &str = "test-server-key";
+
+fn server(extra: &[&str]) -> Server {
+    let mut args = vec!["--api-key", KEY];
+    args.extend_from_slice(extra);
+    Server::start_with(&media_dir(), &args)
+}
+
+fn create(s: &Server, body: &str) -> Value {
+    let (status, text) = s.send("POST", "/api/streams", &[&format!("Authorization: Bearer {KEY}")], body.as_bytes());
+    assert_eq!(status, 201, "{text}");
+    serde_json::from_str(&text).expect("created JSON")
+}
+
+fn field(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_owned()
+}
+
+async fn connect(s: &Server) -> Ws {
+    tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws connect").0
+}
+
+async fn send_json(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.expect("send");
+}
+
+/// The next text message as JSON (binary frames are skipped).
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s") {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("json"),
+            Some(Ok(Message::Binary(_))) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code.
+async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("close within 10 s") {
+            Some(Ok(Message::Close(f))) => return f.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// A listener's view of one stream.
+#[derive(Default, Debug)]
+struct Heard {
+    start: Option<Value>,
+    samples: Vec<f32>,
+    frames: usize,
+    first_pos: Option<u64>,
+    end: Option<Value>,
+    error: Option<Value>,
+    /// Underruns of a player consuming in real time from a 300 ms start buffer.
+    underruns: u32,
+}
+
+/// Listens until the stream ends or fails (or `limit` passes).
+async fn listen_all(mut ws: Ws, limit: Duration) -> Heard {
+    let mut h = Heard::default();
+    let t0 = Instant::now();
+    let mut playout: Option<(Instant, u64)> = None; // (start instant, first frame pos)
+    let mut have_to = 0u64;
+    let mut scratch = vec![0f32; 48_000 * 4];
+    while t0.elapsed() < limit {
+        let Ok(m) = tokio::time::timeout(limit.saturating_sub(t0.elapsed()), ws.next()).await else { break };
+        match m {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                match v["type"].as_str() {
+                    Some("audio_stream_start") => h.start = Some(v["data"].clone()),
+                    Some("audio_stream_end") => {
+                        h.end = Some(v["data"].clone());
+                        break;
+                    }
+                    Some("audio_stream_error") => {
+                        h.error = Some(v["data"].clone());
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            Some(Ok(Message::Binary(b))) => {
+                let (hd, payload) =
+                    FrameHeader::parse(&b).unwrap_or_else(|e| panic!("frame of {} bytes: {e}", b.len()));
+                if let Some(p) = h.first_pos {
+                    let expected = p + h.samples.len() as u64 / hd.channels as u64;
+                    if hd.codec != Codec::Opus {
+                        assert_eq!(hd.sample_pos, expected, "contiguous frames");
+                    }
+                } else {
+                    h.first_pos = Some(hd.sample_pos);
+                }
+                if hd.codec != Codec::Opus {
+                    let n = decode_pcm_into(hd.codec, payload, &mut scratch);
+                    h.samples.extend_from_slice(&scratch[..n]);
+                }
+                h.frames += 1;
+                have_to = hd.sample_pos + hd.frame_count as u64;
+                let now = Instant::now();
+                match playout {
+                    None if have_to - h.first_pos.unwrap_or(0) >= 14_400 => {
+                        playout = Some((now, h.first_pos.unwrap_or(0)))
+                    }
+                    Some((start, p0)) => {
+                        let played = p0 + (now.duration_since(start).as_secs_f64() * 48_000.0) as u64;
+                        if played > hd.sample_pos {
+                            h.underruns += 1;
+                            playout = Some((now, hd.sample_pos)); // rebuffer
+                        }
+                    }
+                    None => {}
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = have_to;
+    h
+}
+
+async fn listener(s: &Server, id: &str, token: &str, codec: &str) -> Ws {
+    let mut ws = connect(s).await;
+    send_json(&mut ws, json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": codec}})).await;
+    ws
+}
+
+/// A producer on `/ws` (pcm_f32, stereo).
+async fn producer(s: &Server, id: &str, token: &str) -> Ws {
+    let mut ws = connect(s).await;
+    send_json(
+        &mut ws,
+        json!({"type": "publish", "data": {"stream_id": id, "token": token, "codec": "pcm_f32", "channels": 2, "sample_rate": 48000}}),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(v["type"], "publish_ready", "{v}");
+    ws
+}
+
+/// Stereo test signal: left 440 Hz, right 660 Hz, from frame `pos`.
+fn tone(pos: u64, frames: usize) -> Vec<f32> {
+    (0..frames)
+        .flat_map(|i| {
+            let t = (pos + i as u64) as f64 / 48_000.0;
+            [
+                (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
+                (t * 660.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
+            ]
+        })
+        .collect()
+}
+
+/// Sends `seconds` of tone in 100 ms frames, in real time when `paced`.
+async fn produce(ws: &mut Ws, from: u64, seconds: f64, paced: bool) -> u64 {
+    let t0 = Instant::now();
+    let mut pos = from;
+    let end = from + (seconds * 48_000.0) as u64;
+    let mut buf = Vec::new();
+    while pos < end {
+        let n = 4800.min((end - pos) as usize);
+        encode_pcm_frame(Codec::PcmF32, 2, 0, 0, pos, &tone(pos, n), &mut buf).expect("frame");
+        if ws.send(Message::binary(buf.clone())).await.is_err() {
+            break;
+        }
+        pos += n as u64;
+        if paced {
+            let due = Duration::from_secs_f64((pos - from) as f64 / 48_000.0);
+            if due > t0.elapsed() + Duration::from_millis(100) {
+                tokio::time::sleep(due - t0.elapsed() - Duration::from_millis(100)).await;
+            }
+        }
+    }
+    pos
+}
+
+async fn end(ws: &mut Ws) {
+    send_json(ws, json!({"type": "end"})).await;
+    let v = next_json(ws).await;
+    assert_eq!(v["type"], "audio_stream_end", "{v}");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wrong_token_is_refused_for_publishing_and_listening() {
+    let s = server(&["--listen-token-ttl-s", "1"]);
+    // Creating streams needs the server key.
+    assert_eq!(s.send("POST", "/api/streams", &[], b"").0, 401);
+    assert_eq!(s.send("POST", "/api/streams", &["Authorization: Bearer wrong"], b"").0, 401);
+    let plain = Server::start(&media_dir());
+    let (status, body) = plain.send("POST", "/api/streams", &["Authorization: Bearer x"], b"");
+    assert_eq!((status, body.contains("live_disabled")), (403, true), "{body}");
+
+    let a = create(&s, "");
+    let b = create(&s, "");
+    let (id, pubtok, lsn) = (field(&a, "stream_id"), field(&a, "publish_token"), field(&a, "listen_token"));
+    let other_lsn = field(&b, "listen_token");
+    assert!(pubtok.len() >= 32 && lsn.len() >= 32 && pubtok != lsn);
+    // Listening over /ws: missing, forged, wrong scope, another stream's token.
+    for bad in ["", "lsn_00000000000000000000000000000000", pubtok.as_str(), other_lsn.as_str()] {
+        let mut ws = listener(&s, &id, bad, "opus").await;
+        let v = next_json(&mut ws).await;
+        assert_eq!(v["data"]["code"], "unauthorized", "token {bad:?}: {v}");
+        assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy), "token {bad:?}");
+    }
+    // Publishing over /ws with a listen token or a forged one.
+    for bad in [lsn.as_str(), "pub_ffffffffffffffffffffffffffffffff"] {
+        let mut ws = connect(&s).await;
+        send_json(&mut ws, json!({"type": "publish", "data": {"stream_id": id, "token": bad, "codec": "pcm_s16"}}))
+            .await;
+        assert_eq!(next_json(&mut ws).await["data"]["code"], "unauthorized");
+        assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+    }
+    // Listening over HTTP.
+    for q in ["".to_owned(), "?token=forged".into(), format!("?token={pubtok}"), format!("?token={other_lsn}")] {
+        let (status, body) = s.get(&format!("/live/{id}.ogg{q}"));
+        assert_eq!(status, 401, "{q}: {body}");
+        assert!(body.contains("unauthorized"));
+    }
+    // Publishing over HTTP, on the main port and on the Icecast source port.
+    for addr in [s.addr.as_str(), s.ingest.as_str()] {
+        for auth in ["Authorization: Basic c291cmNlOmZvcmdlZA==".to_owned(), format!("Authorization: Bearer {lsn}")] {
+            let (status, body) =
+                send_to(addr, "PUT", &format!("/live/{id}"), &[&auth, "Content-Type: audio/ogg"], b"OggS");
+            assert_eq!(status, 401, "{addr} {auth}: {body}");
+        }
+    }
+    // Renewal while live, and expiry: listen tokens here live 1 s.
+    let (status, body) =
+        s.send("POST", &format!("/api/streams/{id}/listen_token"), &[&format!("Authorization: Bearer {lsn}")], b"");
+    assert_eq!(status, 200, "{body}");
+    let renewed = field(&serde_json::from_str(&body).expect("json"), "listen_token");
+    let mut ws = listener(&s, &id, &renewed, "opus").await;
+    send_json(&mut ws, json!({"type": "ping", "data": {"id": 7}})).await;
+    assert_eq!(next_json(&mut ws).await["type"], "pong", "the renewed token is accepted");
+    tokio::time::sleep(Duration::from_millis(1300)).await; // past the 1 s lifetime
+    let mut ws = listener(&s, &id, &lsn, "opus").await;
+    let v = next_json(&mut ws).await;
+    assert!(v["data"]["error"].as_str().is_some_and(|e| e.contains("expired")), "{v}");
+    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+    let (status, _) =
+        s.send("POST", &format!("/api/streams/{id}/listen_token"), &[&format!("Authorization: Bearer {lsn}")], b"");
+    assert_eq!(status, 401, "an expired token renews nothing");
+    assert!(s.metric("relay_auth_failures_total") >= 16, "auth failures are counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_is_rate_limited_and_oversized_messages_close_with_1009() {
+    let s = server(&["--streams-per-minute", "2", "--max-message-bytes", "4096"]);
+    let a = create(&s, "");
+    create(&s, "");
+    let (status, body) = s.send("POST", "/api/streams", &[&format!("Authorization: Bearer {KEY}")], b"");
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("rate_limited"));
+    let mut ws = producer(&s, &field(&a, "stream_id"), &field(&a, "publish_token")).await;
+    ws.send(Message::binary(vec![0u8; 8192])).await.expect("send");
+    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Size));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_get_the_live_audio_late_joiners_a_burst_and_all_the_end() {
+    let s = server(&[]);
+    let c = create(&s, "");
+    let (id, pt, lt) = (field(&c, "stream_id"), field(&c, "publish_token"), field(&c, "listen_token"));
+    let early = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_f32").await, Duration::from_secs(20)));
+    let early_opus = tokio::spawn(listen_all(listener(&s, &id, &lt, "opus").await, Duration::from_secs(20)));
+    let mut p = producer(&s, &id, &pt).await;
+    let pos = produce(&mut p, 0, 2.0, true).await;
+    let late = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_s16").await, Duration::from_secs(20)));
+    let pos = produce(&mut p, pos, 1.0, true).await;
+    end(&mut p).await;
+    let (early, early_opus, late) =
+        (early.await.expect("early"), early_opus.await.expect("opus"), late.await.expect("late"));
+    for (name, h) in [("early", &early), ("opus", &early_opus), ("late", &late)] {
+        assert!(h.error.is_none(), "{name}: {:?}", h.error);
+        assert_eq!(
+            h.end.as_ref().map(|e| e["total_samples"].as_u64()),
+            Some(Some(pos)),
+            "{name}: the end reaches everyone"
+        );
+        assert_eq!(h.start.as_ref().map(|s| s["live"].as_bool()), Some(Some(true)));
+    }
+    // The early pcm_f32 listener has exactly what was published.
+    assert_eq!(early.first_pos, Some(0));
+    assert_eq!(early.samples, tone(0, pos as usize), "pcm_f32 live audio is the producer's, sample for sample");
+    // The late joiner started with a burst of about 1 s before the live edge.
+    let first = late.first_pos.expect("late audio");
+    assert!((40_000..=96_000).contains(&first), "late joiner starts at {first}");
+    assert_eq!(late.samples.len() as u64, 2 * (pos - first));
+    println!("late joiner: burst from {:.2} s, {} frames", first as f64 / 48_000.0, late.frames);
+    assert!(early_opus.frames >= 29, "opus frames: {}", early_opus.frames);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_listener_is_dropped_with_flat_memory_and_others_play_on() {
+    let s = server(&[]);
+    let c = create(&s, "");
+    let (id, pt, lt) = (field(&c, "stream_id"), field(&c, "publish_token"), field(&c, "listen_token"));
+    // pcm_f32 frames are 38 KB; a listener with a 4 KB receive buffer that never reads fills
+    // the path (kernel buffers, the server's send queue) within seconds.
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = sock.connect(s.addr.parse().expect("addr")).await.expect("connect");
+    let (mut stalled, _) = tokio_tungstenite::client_async(s.ws_url(), MaybeTlsStream::Plain(tcp)).await.expect("ws");
+    send_json(&mut stalled, json!({"type": "listen", "data": {"stream_id": id, "token": lt, "codec": "pcm_f32"}}))
+        .await;
+    let good = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_f32").await, Duration::from_secs(30)));
+    let mut p = producer(&s, &id, &pt).await;
+    let pid = s.child.id();
+    let pos = produce(&mut p, 0, 3.0, true).await;
+    let rss_before = rss_kib(pid);
+    let pos = produce(&mut p, pos, 12.0, true).await;
+    let rss_after = rss_kib(pid);
+    end(&mut p).await;
+    let good = good.await.expect("good");
+    println!("server RSS {rss_before} kB -> {rss_after} kB while a listener stalled");
+    assert_eq!(s.metric("relay_live_dropped_slow_total"), 1, "the stalled listener was dropped");
+    assert!(rss_after < rss_before + 8 * 1024, "memory grew {} kB", rss_after - rss_before);
+    assert!(good.error.is_none() && good.end.is_some(), "{:?}", good.error);
+    assert_eq!(good.samples.len() as u64, 2 * pos);
+    assert_eq!(good.underruns, 0, "the other listener never ran dry");
+    // The stalled one, reading at last, finds its stream cut off with the reason.
+    let mut reason = None;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), stalled.next()).await {
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(&t).expect("json");
+            if v["type"] == "audio_stream_error" {
+                reason = Some(v["data"]["code"].clone());
+            }
+        }
+    }
+    assert_eq!(reason, Some(json!("listener_too_slow")));
+}
+
+/// An Ogg page (for hand-made ingest bodies).
+fn page(serial: u32, seq: u32, granule: u64, flags: u8, packets: &[Vec<u8>]) -> Vec<u8> {
+    let mut v =
+        relay_server::live::ogg_page(&stream_core::ogg::crc_table(), serial, seq, granule, flags & 4 != 0, packets);
+    if flags & 2 != 0 {
+        v[5] |= 2;
+        v[22..26].fill(0);
+        let c = stream_core::ogg::ogg_crc(&stream_core::ogg::crc_table(), &v);
+        v[22..26].copy_from_slice(&c.to_le_bytes());
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
+    let s = server(&[]);
+    // Stream B plays all along.
+    let b = create(&s, "");
+    let b_listener = tokio::spawn(listen_all(
+        listener(&s, &field(&b, "stream_id"), &field(&b, "listen_token"), "pcm_s16").await,
+        Duration::from_secs(30),
+    ));
+    let mut bp = producer(&s, &field(&b, "stream_id"), &field(&b, "publish_token")).await;
+    let b_task = tokio::spawn(async move {
+        let pos = produce(&mut bp, 0, 6.0, true).await;
+        end(&mut bp).await;
+        pos
+    });
+
+    // A non-Ogg body on the Icecast port and on the main port: not_ogg; the stream stays usable.
+    let a = create(&s, "");
+    let (aid, apt) = (field(&a, "stream_id"), field(&a, "publish_token"));
+    let auth = format!("Authorization: Bearer {apt}");
+    for addr in [s.ingest.as_str(), s.addr.as_str()] {
+        let (status, body) =
+            send_to(addr, "PUT", &format!("/live/{aid}"), &[&auth], b"ID3\x04\x00 this is an mp3, not ogg");
+        assert_eq!(status, 400, "{addr}: {body}");
+        assert!(body.contains("not_ogg"), "{body}");
+    }
+    // Valid Opus, then a corrupt packet: the listener keeps what came before, then gets the code.
+    let a_listener = tokio::spawn(listen_all(
+        listener(&s, &aid, &field(&a, "listen_token"), "pcm_f32").await,
+        Duration::from_secs(20),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).expect("encoder");
+    let mut body = page(7, 0, 0, 2, &[relay_server::ogg_stream::opus_head(2, 312, 48_000)]);
+    body.extend(page(7, 1, 0, 0, &[relay_server::ogg_stream::opus_tags(&[])]));
+    let mut out = vec![0u8; 4000];
+    let packets: Vec<Vec<u8>> = (0..15)
+        .map(|k| {
+            let n = enc.encode_float(&tone(k * 960, 960), &mut out).expect("encode");
+            out[..n].to_vec()
+        })
+        .collect();
+    body.extend(page(7, 2, 15 * 960, 0, &packets));
+    // A code-3 packet announcing zero frames (RFC 6716 3.2.5): malformed.
+    body.extend(page(7, 3, 16 * 960, 0, &[vec![0xff, 0x00, 0x13, 0x37]]));
+    let (status, text) = send_to(&s.ingest, "PUT", &format!("/live/{aid}"), &[&auth], &body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("corrupt_audio"), "{text}");
+    let heard = a_listener.await.expect("a");
+    assert_eq!(heard.error.as_ref().map(|e| e["code"].clone()), Some(json!("corrupt_audio")));
+    assert!(heard.samples.len() >= 2 * 4800, "the listener kept the audio before the corrupt packet");
+
+    // Wrong sample rate, then faster than real time, then a vanishing producer.
+    let c = create(&s, "");
+    let mut ws = connect(&s).await;
+    send_json(&mut ws, json!({"type": "publish", "data": {"stream_id": field(&c, "stream_id"), "token": field(&c, "publish_token"), "codec": "pcm_s16", "sample_rate": 44100}})).await;
+    assert_eq!(next_json(&mut ws).await["data"]["code"], "unsupported_sample_rate");
+    let fast_listener = tokio::spawn(listen_all(
+        listener(&s, &field(&c, "stream_id"), &field(&c, "listen_token"), "pcm_f32").await,
+        Duration::from_secs(20),
+    ));
+    let mut fast = producer(&s, &field(&c, "stream_id"), &field(&c, "publish_token")).await;
+    produce(&mut fast, 0, 8.0, false).await;
+    assert_eq!(next_json(&mut fast).await["data"]["code"], "producer_too_fast");
+    let heard = fast_listener.await.expect("fast");
+    assert_eq!(heard.error.as_ref().map(|e| e["code"].clone()), Some(json!("producer_too_fast")));
+    let d = create(&s, "");
+    let lost_listener = tokio::spawn(listen_all(
+        listener(&s, &field(&d, "stream_id"), &field(&d, "listen_token"), "opus").await,
+        Duration::from_secs(20),
+    ));
+    let mut gone = producer(&s, &field(&d, "stream_id"), &field(&d, "publish_token")).await;
+    produce(&mut gone, 0, 0.5, true).await;
+    drop(gone);
+    let heard = lost_listener.await.expect("lost");
+    assert_eq!(heard.error.as_ref().map(|e| e["code"].clone()), Some(json!("producer_lost")));
+    assert!(heard.frames >= 4);
+
+    // Stream B never noticed.
+    let pos = b_task.await.expect("b");
+    let heard = b_listener.await.expect("b listener");
+    assert!(heard.error.is_none(), "{:?}", heard.error);
+    assert_eq!(heard.end.as_ref().map(|e| e["total_samples"].as_u64()), Some(Some(pos)));
+    assert_eq!(heard.samples.len() as u64, 2 * pos);
+    assert_eq!(heard.underruns, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_broadcast_is_the_track_sample_for_sample() {
+    let s = server(&[]);
+    let track = s.track_id("aurora-48k.flac");
+    let c = create(&s, &json!({"tracks": [track]}).to_string());
+    assert_eq!(c["relay_sourced"], true);
+    let mut ws = listener(&s, &field(&c, "stream_id"), &field(&c, "listen_token"), "pcm_f32").await;
+    let mut got = Vec::new();
+    let mut scratch = vec![0f32; 48_000];
+    let mut first = None;
+    while got.len() < 2 * 96_000 {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("audio") {
+            Some(Ok(Message::Binary(b))) => {
+                let (h, p) = FrameHeader::parse(&b).expect("frame");
+                first.get_or_insert(h.sample_pos);
+                let n = decode_pcm_into(h.codec, p, &mut scratch);
+                got.extend_from_slice(&scratch[..n]);
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let first = first.expect("frames") as usize;
+    let mut reader = relay_server::decode::PcmReader::open(&media_dir().join("aurora-48k.flac"), 0).expect("open");
+    let mut reference = Vec::new();
+    reader.read(first + 96_000, &mut reference).expect("read");
+    let reference = &reference[2 * first..];
+    let n = got.len().min(reference.len());
+    assert!(n >= 2 * 90_000);
+    let max_err = got[..n].iter().zip(&reference[..n]).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("broadcast from {first}: max |error| {max_err:e} over {} frames", n / 2);
+    assert_eq!(max_err, 0.0, "the broadcast is the track's decode");
+}
