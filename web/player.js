@@ -58,6 +58,8 @@ export class StreamPlayer extends EventTarget {
    * @param {string} [opts.server] base URL of the relay (default: this page's origin)
    * @param {number} [opts.capacityMs=6000] ring buffer capacity
    * @param {number} [opts.startThresholdMs=100] audio buffered before playback starts
+   * @param {number} [opts.liveBufferMs=400] the same for live streams (their audio arrives in
+   *   real time; a late joiner gets a 1 s burst, so it still starts at once)
    * @param {number} [opts.fadeMs=10] fade length at starts, stops and underruns
    * @param {number} [opts.statsIntervalMs=100] how often `stats` events fire
    * @param {string} [opts.preset='off'] enhancement preset (see PRESETS)
@@ -71,7 +73,7 @@ export class StreamPlayer extends EventTarget {
     super();
     this.server = (opts.server || location.origin).replace(/\/$/, '');
     this.opts = {
-      capacityMs: 6000, startThresholdMs: 100, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
+      capacityMs: 6000, startThresholdMs: 100, liveBufferMs: 400, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
       preset: 'off', intensity: 1, volume: 1, targetLufs: -14, presetBlendMs: 30, ...opts,
     };
     checkPreset(this.opts.preset);
@@ -143,7 +145,7 @@ export class StreamPlayer extends EventTarget {
     const channel = new MessageChannel();
     node.port.postMessage({ t: 'port', port: channel.port1 }, [channel.port1]);
     const ws = this.server.replace(/^http/, 'ws') + '/ws';
-    worker.postMessage({ cmd: 'init', wsUrl: ws, port: channel.port2 }, [channel.port2]);
+    worker.postMessage({ cmd: 'init', wsUrl: ws, port: channel.port2, startThresholdMs: this.opts.startThresholdMs, liveBufferMs: this.opts.liveBufferMs }, [channel.port2]);
     this._statsTimer = setInterval(() => node.port.postMessage({ t: 'poll', id: 1 }), this.opts.statsIntervalMs);
   }
 

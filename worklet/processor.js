@@ -83,6 +83,7 @@ class StreamProcessor extends AudioWorkletProcessor {
       case 'end': this.engine.end_at(m.session, m.totalSamples); return;
       case 'stop': this.engine.stop(); return;
       case 'dsp': this.dsp(m); return;
+      case 'threshold': this.engine.set_min_threshold_ms(m.ms); return;
       case 'port':
         this.dataPort = m.port;
         this.dataPort.onmessage = (e) => this.onMessage(e.data, this.dataPort);

@@ -14,6 +14,9 @@ let stream = null; // its audio_stream_start data
 let streamEnded = false; // its audio_stream_end arrived
 let request = null; // what was asked for: { trackId, codec, bitrate, profile }
 let live = null; // a live stream listened to: { streamId, token, codec }
+// Start thresholds: files arrive ahead of time; live audio in real time, so it needs more in hand.
+let startThresholdMs = 100;
+let liveBufferMs = 400;
 let pendingQueue = null; // { crossfadeFrames, request } of a queued play not started yet
 let nextRequest = null; // the queued track once its stream started (until it plays)
 let resumeOf = 0; // the session a reconnect is resuming
@@ -117,6 +120,7 @@ function onStreamStart(d) {
     // Live (a first join or a rejoin after a reconnect): play from what the server sends, which
     // starts with a short burst of the latest audio.
     resumeOf = 0;
+    worklet.postMessage({ t: 'threshold', ms: liveBufferMs });
     worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
     session = d.session;
     stream = d;
@@ -243,6 +247,8 @@ onmessage = async (e) => {
   switch (m.cmd) {
     case 'init': {
       wsUrl = m.wsUrl;
+      startThresholdMs = m.startThresholdMs ?? startThresholdMs;
+      liveBufferMs = m.liveBufferMs ?? liveBufferMs;
       worklet = m.port;
       worklet.onmessage = onWorkletMessage;
       openSocket();
@@ -264,6 +270,7 @@ onmessage = async (e) => {
       if (live) live.token = m.token; // a renewed listen token, for rejoining after a reconnect
       break;
     case 'play':
+      if (live) worklet.postMessage({ t: 'threshold', ms: startThresholdMs });
       live = null;
       request = { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile };
       pendingQueue = null;

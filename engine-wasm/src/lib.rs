@@ -191,6 +191,11 @@ impl WasmEngine {
         self.engine.end_at(session, end_pos.max(0.0) as u64);
     }
 
+    /// Lowest start threshold in ms (live streams ask for more than files; see the engine).
+    pub fn set_min_threshold_ms(&mut self, ms: u32) {
+        self.engine.set_min_threshold_ms(ms);
+    }
+
     /// Fades out and goes idle.
     pub fn stop(&mut self) {
         self.engine.stop();

@@ -260,6 +260,16 @@ impl Engine {
         self.state
     }
 
+    /// Sets the lowest start threshold (the adaptive one never goes below it), at most the
+    /// highest one: a live stream,
+    /// whose audio arrives in real time, needs more in hand than a file sent ahead.
+    pub fn set_min_threshold_ms(&mut self, ms: u32) {
+        // The adaptation starts anew from it.
+        let f = (self.config.sample_rate as u64 * ms as u64 / 1000).clamp(1, self.max_threshold);
+        self.min_threshold = f;
+        self.threshold = f;
+    }
+
     /// Capacity of one voice's ring in frames.
     pub fn capacity_frames(&self) -> usize {
         self.voices[0].ring.capacity_frames()
