@@ -5,7 +5,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport clean
+.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-live clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -47,7 +47,7 @@ test-e2e: build media
 test: lint test-native test-wasm test-e2e
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-live
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -67,6 +67,11 @@ bench-dsp: build media
 	@mkdir -p target/bench
 	$(CARGO) bench -q -p stream-core --bench dsp -- --warm-up-time 2 --measurement-time 5 | grep -E "^dsp_|time:"
 	cd tests && node bench/dsp.mjs | tee ../target/bench/dsp.txt
+
+# Live fan-out: this relay and Icecast 2, the same stream and listeners (several minutes).
+bench-live: build media
+	@mkdir -p target/bench
+	cd tests && node bench/live.mjs | tee ../target/bench/live.txt
 
 bench-ttfa: build media
 	@mkdir -p target/bench

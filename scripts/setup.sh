@@ -12,7 +12,7 @@ log() { printf '[setup] %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------------
 APT_PKGS=(chromium chromium-driver ffmpeg sox libsox-fmt-all espeak-ng libopus-dev pkg-config
-          opus-tools flac lame binaryen)
+          opus-tools flac lame binaryen icecast2)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
