@@ -58,7 +58,7 @@ export class StreamPlayer extends EventTarget {
    * @param {string} [opts.server] base URL of the relay (default: this page's origin)
    * @param {number} [opts.capacityMs=6000] ring buffer capacity
    * @param {number} [opts.startThresholdMs=100] audio buffered before playback starts
-   * @param {number} [opts.liveBufferMs=400] the same for live streams (their audio arrives in
+   * @param {number} [opts.liveBufferMs=500] the same for live streams (their audio arrives in
    *   real time; a late joiner gets a 1 s burst, so it still starts at once)
    * @param {number} [opts.fadeMs=10] fade length at starts, stops and underruns
    * @param {number} [opts.statsIntervalMs=100] how often `stats` events fire
@@ -73,7 +73,7 @@ export class StreamPlayer extends EventTarget {
     super();
     this.server = (opts.server || location.origin).replace(/\/$/, '');
     this.opts = {
-      capacityMs: 6000, startThresholdMs: 100, liveBufferMs: 400, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
+      capacityMs: 6000, startThresholdMs: 100, liveBufferMs: 500, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
       preset: 'off', intensity: 1, volume: 1, targetLufs: -14, presetBlendMs: 30, ...opts,
     };
     checkPreset(this.opts.preset);

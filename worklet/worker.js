@@ -16,7 +16,7 @@ let request = null; // what was asked for: { trackId, codec, bitrate, profile }
 let live = null; // a live stream listened to: { streamId, token, codec }
 // Start thresholds: files arrive ahead of time; live audio in real time, so it needs more in hand.
 let startThresholdMs = 100;
-let liveBufferMs = 400;
+let liveBufferMs = 500;
 let pendingQueue = null; // { crossfadeFrames, request } of a queued play not started yet
 let nextRequest = null; // the queued track once its stream started (until it plays)
 let resumeOf = 0; // the session a reconnect is resuming

@@ -1,5 +1,10 @@
-//! The Icecast-compatible source port: `PUT /live/{stream_id}` (or the legacy `SOURCE`) with
-//! HTTP basic auth whose password is the stream's publish token, then an Ogg/Opus body.
+//! The Icecast-compatible port: sources `PUT /live/{stream_id}` (or the legacy `SOURCE`) with
+//! HTTP basic auth whose password is the stream's publish token, then an Ogg/Opus body; and, as
+//! on an Icecast server, listeners `GET /live/{stream_id}.ogg?token=...` the stream.
+//!
+//! Listeners here cost little: a socket and a small task writing the stream's shared Ogg pages
+//! (no HTTP framework buffers, no chunked encoding: the body lasts until the connection
+//! closes, as Icecast serves it). The main port serves the same URL through actix.
 //!
 //! Why a port of its own: an Icecast source client (ffmpeg's `icecast://` output, libshout)
 //! sends `Expect: 100-continue` and then a body with neither `Content-Length` nor chunked
@@ -124,6 +129,10 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     let Some(head) = std::str::from_utf8(&buf[..head_end]).ok().and_then(parse_head) else {
         return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "malformed request head").await;
     };
+    if head.method == "GET" {
+        drop(buf);
+        return listener(state, sock, head.path).await;
+    }
     if head.method != "PUT" && head.method != "SOURCE" {
         return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}")
             .await;
@@ -185,3 +194,67 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         }
     }
 }
+
+/// A listener on this port: `GET /live/{id}.ogg?token=...`, answered like Icecast (HTTP/1.0,
+/// the body until the stream ends or the listener falls behind).
+async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> std::io::Result<()> {
+    use crate::live::{ogg_headers, ListenerGuard, LiveEvent};
+    use tokio::sync::broadcast::error::RecvError;
+    let asked = std::time::Instant::now();
+    let (p, query) = path.split_once('?').unwrap_or((&path, ""));
+    let id = p.strip_prefix("/live/").unwrap_or(p).trim_end_matches(".ogg");
+    let token = query.split('&').find_map(|kv| kv.strip_prefix("token="));
+    let stream = match state.live.authorize(id, token, Scope::Listen) {
+        Ok(s) => s,
+        Err(e) => return respond(&mut sock, "401 Unauthorized", ErrorCode::Unauthorized, &e.message()).await,
+    };
+    if !state.live.admit_listener() {
+        return respond(&mut sock, "503 Service Unavailable", ErrorCode::TooManyListeners, "the server is full").await;
+    }
+    let guard = ListenerGuard::new(state.live.clone(), stream.clone());
+    let mut sub = stream.subscribe();
+    if sub.over.is_some() {
+        return respond(&mut sock, "410 Gone", ErrorCode::StreamEnded, "the stream has ended").await;
+    }
+    sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/ogg\r\nCache-Control: no-store\r\n\r\n").await?;
+    let mut started = false;
+    let mut next_pos = 0u64;
+    let mut burst = std::mem::take(&mut sub.burst).into_iter();
+    loop {
+        let frame = match burst.next() {
+            Some(f) => f,
+            None => match sub.rx.recv().await {
+                Ok(LiveEvent::Frame(f)) if f.pos < next_pos => continue,
+                Ok(LiveEvent::Frame(f)) => f,
+                Ok(_) | Err(RecvError::Closed) => break, // the EOS page went out with the last frame
+                Err(RecvError::Lagged(_)) => {
+                    guard.dropped_slow();
+                    break;
+                }
+            },
+        };
+        if !started {
+            let (channels, pre_skip) = guard.stream.format();
+            let head = ogg_headers(&guard.stream, channels, pre_skip, frame.ogg_seq);
+            if tokio::time::timeout(SEND_TIMEOUT, sock.write_all(&head)).await.map_or(true, |r| r.is_err()) {
+                break;
+            }
+            started = true;
+            state.live.ttfb.observe(asked.elapsed());
+        }
+        match tokio::time::timeout(SEND_TIMEOUT, sock.write_all(&frame.ogg)).await {
+            Ok(Ok(())) => guard.sent(frame.ogg.len()),
+            Ok(Err(_)) => break,
+            Err(_) => {
+                guard.dropped_slow(); // the listener stopped reading
+                break;
+            }
+        }
+        next_pos = frame.pos + frame.frames as u64;
+    }
+    let _ = sock.shutdown().await;
+    Ok(())
+}
+
+/// How long one page may wait for a listener's socket before the listener counts as stalled.
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);

@@ -5,7 +5,7 @@
 //!   expiring; listen tokens can be renewed while the stream is live.
 //! - Audio comes in from one producer at a time (a WebSocket `publish`, an Icecast-style `PUT`
 //!   of Ogg/Opus, or the relay itself playing library tracks), is decoded to 48 kHz PCM, and the
-//!   stream's pipeline thread cuts it into 100 ms frames, each encoded once: Opus (libopus, the
+//!   stream's pipeline thread cuts it into 200 ms frames, each encoded once: Opus (libopus, the
 //!   library's music settings), PCM s16 and f32 wire frames, and an Ogg page. Listeners share
 //!   those bytes.
 //! - Fan-out is a `tokio::sync::broadcast` ring of frames (the per-listener queue is a cursor into
@@ -28,13 +28,15 @@ use tokio::sync::broadcast;
 use crate::ogg_stream::{opus_head, opus_tags};
 use crate::opus_stream::{OpusSettings, PACKET_FRAMES};
 
-/// Opus packets (20 ms) per live frame: 100 ms frames.
-pub const LIVE_PACKETS_PER_FRAME: usize = 5;
+/// Opus packets (20 ms) per live frame: 200 ms frames. Each frame is one message (or one Ogg
+/// page) per listener: at thousands of listeners the message rate is what costs CPU, and a late
+/// joiner's burst makes the frame length irrelevant to how fast it starts.
+pub const LIVE_PACKETS_PER_FRAME: usize = 10;
 /// Frames (at 48 kHz) per live frame.
 pub const LIVE_FRAME_FRAMES: usize = PACKET_FRAMES as usize * LIVE_PACKETS_PER_FRAME;
 /// Live frames the fan-out ring holds: how far (6.4 s) a listener may fall behind before it is
 /// dropped as too slow.
-pub const RING_FRAMES: usize = 64;
+pub const RING_FRAMES: usize = 32;
 /// The session number every listener of a live stream sees (frames are encoded once for all):
 /// far above the per-connection counters of library playback.
 pub const LIVE_SESSION_BASE: u32 = 0x4000_0000;
@@ -251,6 +253,12 @@ impl LiveStream {
             pre_skip: inner.pre_skip,
             over,
         }
+    }
+
+    /// Channels and Opus pre-skip of the stream's audio (known once a producer started).
+    pub fn format(&self) -> (u8, u32) {
+        let inner = self.lock();
+        (inner.channels, inner.pre_skip)
     }
 
     /// Claims the stream for a producer; `false` if one is already attached or it is over.

@@ -264,8 +264,8 @@ pub async fn listen_ogg(
         };
         let mut out = Vec::with_capacity(frame.ogg.len() + 200);
         if !st.started {
-            let s = st.guard.stream.subscribe();
-            out.extend_from_slice(&ogg_headers(&st.guard.stream, s.channels, s.pre_skip, frame.ogg_seq));
+            let (channels, pre_skip) = st.guard.stream.format();
+            out.extend_from_slice(&ogg_headers(&st.guard.stream, channels, pre_skip, frame.ogg_seq));
             st.started = true;
             st.live.ttfb.observe(st.asked.elapsed());
         }

@@ -102,8 +102,8 @@ pub async fn listen(
     let burst = std::mem::take(&mut sub.burst);
     for f in &burst {
         if !started {
-            let s = stream.subscribe();
-            if !send(ws, &start_message(stream_id, session, codec, s.channels, s.pre_skip, f.pos)).await {
+            let (channels, pre_skip) = stream.format();
+            if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
                 return Outcome::Gone;
             }
             started = true;
@@ -153,8 +153,8 @@ pub async fn listen(
                             continue; // already sent in the burst
                         }
                         if !started {
-                            let s = stream.subscribe();
-                            if !send(ws, &start_message(stream_id, session, codec, s.channels, s.pre_skip, f.pos)).await {
+                            let (channels, pre_skip) = stream.format();
+                            if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
                                 return Outcome::Gone;
                             }
                             started = true;
@@ -181,9 +181,9 @@ pub async fn listen(
     }
 }
 
-/// How long one frame may wait for room in a listener's send queue: a listener that has not
-/// taken a frame for this long (about 30 frames are queued already) is too slow.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long one frame may wait for room in a listener's send queue: a listener whose queue is
+/// full (32 frames, 6.4 s, already wait) and stays full this long is too slow.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 enum Sent {
     Ok,

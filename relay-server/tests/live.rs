@@ -317,7 +317,7 @@ async fn listeners_get_the_live_audio_late_joiners_a_burst_and_all_the_end() {
     assert!((40_000..=96_000).contains(&first), "late joiner starts at {first}");
     assert_eq!(late.samples.len() as u64, 2 * (pos - first));
     println!("late joiner: burst from {:.2} s, {} frames", first as f64 / 48_000.0, late.frames);
-    assert!(early_opus.frames >= 29, "opus frames: {}", early_opus.frames);
+    assert!(early_opus.frames >= 14, "opus frames: {}", early_opus.frames);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +338,7 @@ async fn a_stalled_listener_is_dropped_with_flat_memory_and_others_play_on() {
     let pid = s.child.id();
     let pos = produce(&mut p, 0, 3.0, true).await;
     let rss_before = rss_kib(pid);
-    let pos = produce(&mut p, pos, 12.0, true).await;
+    let pos = produce(&mut p, pos, 17.0, true).await;
     let rss_after = rss_kib(pid);
     end(&mut p).await;
     let good = good.await.expect("good");
@@ -450,7 +450,7 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
     drop(gone);
     let heard = lost_listener.await.expect("lost");
     assert_eq!(heard.error.as_ref().map(|e| e["code"].clone()), Some(json!("producer_lost")));
-    assert!(heard.frames >= 4);
+    assert!(heard.frames >= 2);
 
     // Stream B never noticed.
     let pos = b_task.await.expect("b");

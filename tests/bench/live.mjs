@@ -1,11 +1,13 @@
 // Live fan-out on this machine: one 128 kbit/s Opus live stream published by ffmpeg (-re, over
 // icecast://) and N real-time listeners held by `relay-client load` on 127.0.0.1, measured for
 // this relay and, in the same run and the same way, for Debian's Icecast 2 fed by the same
-// ffmpeg command. The largest N (of 10000, 5000, 2000, 1000, 500) whose listeners all play 60 s
+// ffmpeg command, each trial on a fresh server. The largest N (of 10000, 5000, 2000, 1000, 500)
+// whose listeners all play 60 s
 // without an underrun is reported, with the server's RSS per listener, CPU per listener-minute
 // and join latency (connect to first audio byte).
 //   live_*: this relay over /ws (its own protocol, Opus frames);
-//   live_http_*: this relay over HTTP Ogg (/live/{id}.ogg), the way Icecast serves;
+//   live_http_*: this relay over HTTP Ogg (/live/{id}.ogg on its Icecast-compatible port), the
+//     way Icecast serves;
 //   icecast_*: Icecast 2 over HTTP Ogg.
 // Prints BENCH lines.
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,18 +39,6 @@ function load(args) {
   return out;
 }
 
-/** The largest count whose listeners all played underrun-free, and the runs. */
-function search(label, argsFor) {
-  const runs = [];
-  for (const n of COUNTS) {
-    console.log(`# ${label}: ${n} listeners for ${HOLD_S} s`);
-    const r = load(argsFor(n));
-    runs.push({ n, ...r });
-    if (r.listeners === n && r.ok === n) return { best: { n, ...r }, runs };
-  }
-  return { best: null, runs };
-}
-
 function report(prefix, { best, runs }) {
   const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'nan');
   const first = runs[0];
@@ -63,19 +53,38 @@ function report(prefix, { best, runs }) {
   return b;
 }
 
-// --- this relay -------------------------------------------------------------------------------
-const relay = await startRelay({ args: ['--api-key', KEY, '--max-listeners', '30000'] });
-const created = await (await fetch(relay.url + '/api/streams', { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } })).json();
-const ingest = relay.ingestUrl.replace('http://', '');
-const ours = publisher(`icecast://source:${created.publish_token}@${ingest}/live/${created.stream_id}`);
-await sleep(3000);
-const ws = search('relay /ws', (n) => ['--server', relay.url, '--stream', created.stream_id, '--token', created.listen_token,
-  '--listeners', String(n), '--server-pid', String(relay.pid)]);
-const http = search('relay HTTP Ogg', (n) => ['--http', `${relay.url}/live/${created.stream_id}.ogg?token=${created.listen_token}`,
-  '--listeners', String(n), '--server-pid', String(relay.pid)]);
-ours.kill('SIGKILL');
-relay.stop();
-await relay.exited;
+// --- this relay ---------------------------------------------------------------------------------
+// A fresh relay, stream and publisher for every trial, so each RSS figure starts from a clean
+// process (an allocator keeps what a bigger trial took).
+async function relayTrial(kind, n) {
+  const relay = await startRelay({ args: ['--api-key', KEY, '--max-listeners', '30000'] });
+  const created = await (await fetch(relay.url + '/api/streams', { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } })).json();
+  const ingest = relay.ingestUrl.replace('http://', '');
+  const pub = publisher(`icecast://source:${created.publish_token}@${ingest}/live/${created.stream_id}`);
+  await sleep(3000);
+  const args = kind === 'ws'
+    ? ['--server', relay.url, '--stream', created.stream_id, '--token', created.listen_token]
+    : ['--http', `${relay.ingestUrl}/live/${created.stream_id}.ogg?token=${created.listen_token}`];
+  const r = load([...args, '--listeners', String(n), '--server-pid', String(relay.pid)]);
+  pub.kill('SIGKILL');
+  relay.stop();
+  await relay.exited;
+  return r;
+}
+
+async function searchAsync(label, trial) {
+  const runs = [];
+  for (const n of COUNTS) {
+    console.log(`# ${label}: ${n} listeners for ${HOLD_S} s`);
+    const r = await trial(n);
+    runs.push({ n, ...r });
+    if (r.listeners === n && r.ok === n) return { best: { n, ...r }, runs };
+  }
+  return { best: null, runs };
+}
+
+const ws = await searchAsync('relay /ws', (n) => relayTrial('ws', n));
+const http = await searchAsync('relay HTTP Ogg (Icecast-compatible port)', (n) => relayTrial('http', n));
 
 // --- Icecast 2 ----------------------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'bench-icecast-'));
@@ -93,14 +102,18 @@ writeFileSync(join(dir, 'icecast.xml'), `<icecast>
   <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>1</loglevel></logging>
   <security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>
 </icecast>`);
-const icecast = spawn('icecast2', ['-c', join(dir, 'icecast.xml')], { stdio: 'ignore' });
-await sleep(1500);
-const ice = publisher(`icecast://source:benchpass@127.0.0.1:${port}/live.ogg`);
-await sleep(3000);
-const iceRuns = search('Icecast 2', (n) => ['--http', `http://127.0.0.1:${port}/live.ogg`, '--listeners', String(n),
-  '--server-pid', String(icecast.pid)]);
-ice.kill('SIGKILL');
-icecast.kill('SIGTERM');
+async function icecastTrial(n) {
+  const icecast = spawn('icecast2', ['-c', join(dir, 'icecast.xml')], { stdio: 'ignore' });
+  await sleep(1500);
+  const ice = publisher(`icecast://source:benchpass@127.0.0.1:${port}/live.ogg`);
+  await sleep(3000);
+  const r = load(['--http', `http://127.0.0.1:${port}/live.ogg`, '--listeners', String(n), '--server-pid', String(icecast.pid)]);
+  ice.kill('SIGKILL');
+  icecast.kill('SIGTERM');
+  await new Promise((ok) => icecast.once('exit', ok));
+  return r;
+}
+const iceRuns = await searchAsync('Icecast 2', icecastTrial);
 
 const a = report('live', ws);
 const h = report('live_http', http);

@@ -616,7 +616,19 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Load { server, stream, token, codec, http, listeners, seconds, buffer_ms, ramp_per_s, server_pid } => {
-            load::run(load::Spec { server, stream, token, codec, http, listeners, seconds, buffer_ms, ramp_per_s, server_pid }).await
+            load::run(load::Spec {
+                server,
+                stream,
+                token,
+                codec,
+                http,
+                listeners,
+                seconds,
+                buffer_ms,
+                ramp_per_s,
+                server_pid,
+            })
+            .await
         }
         Cmd::List { server } => list(&server).await,
         Cmd::Fetch { server, track, codec, position_s, bitrate, profile, out } => {
@@ -797,7 +809,10 @@ mod load {
             let rest = url.strip_prefix("http://").context("http:// URL")?;
             let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
             let mut sock = tokio::net::TcpStream::connect(host).await.context("connect")?;
-            sock.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: relay-client\r\n\r\n").as_bytes()).await?;
+            sock.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: relay-client\r\n\r\n").as_bytes(),
+            )
+            .await?;
             let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
             let mut chunk = vec![0u8; 16 * 1024];
             let mut body: Vec<u8> = Vec::new();
@@ -820,7 +835,10 @@ mod load {
                 if chunked.is_none() {
                     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
                     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    if !head.starts_with("http/1.1 200") && !head.starts_with("http/1.0 200") && !head.starts_with("icy 200") {
+                    if !head.starts_with("http/1.1 200")
+                        && !head.starts_with("http/1.0 200")
+                        && !head.starts_with("icy 200")
+                    {
                         anyhow::bail!("{}", head.lines().next().unwrap_or(""));
                     }
                     chunked = Some(head.contains("transfer-encoding: chunked"));
@@ -894,7 +912,8 @@ mod load {
     /// (RSS bytes, CPU seconds) of a process.
     fn proc_usage(pid: u32) -> Option<(u64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss_kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        let rss_kib: u64 =
+            status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let after = stat.rsplit_once(')')?.1;
         let f: Vec<&str> = after.split_whitespace().collect();
