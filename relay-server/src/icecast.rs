@@ -130,8 +130,10 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "malformed request head").await;
     };
     if head.method == "GET" {
+        // A task of its own: this one's state (head buffers) is freed for the stream's duration.
         drop(buf);
-        return listener(state, sock, head.path).await;
+        actix_web::rt::spawn(listener(state, sock, head.path));
+        return Ok(());
     }
     if head.method != "PUT" && head.method != "SOURCE" {
         return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}")

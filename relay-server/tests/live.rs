@@ -293,6 +293,17 @@ async fn listeners_get_the_live_audio_late_joiners_a_burst_and_all_the_end() {
     let (id, pt, lt) = (field(&c, "stream_id"), field(&c, "publish_token"), field(&c, "listen_token"));
     let early = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_f32").await, Duration::from_secs(20)));
     let early_opus = tokio::spawn(listen_all(listener(&s, &id, &lt, "opus").await, Duration::from_secs(20)));
+    // An HTTP Ogg listener on the Icecast-compatible port (read to the end of the body).
+    let ogg_addr = s.ingest.clone();
+    let ogg_path = format!("/live/{id}.ogg?token={lt}");
+    let ogg = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(&ogg_addr).await.expect("connect");
+        sock.write_all(format!("GET {ogg_path} HTTP/1.0\r\n\r\n").as_bytes()).await.expect("write");
+        let mut all = Vec::new();
+        sock.read_to_end(&mut all).await.expect("read");
+        all
+    });
     let mut p = producer(&s, &id, &pt).await;
     let pos = produce(&mut p, 0, 2.0, true).await;
     let late = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_s16").await, Duration::from_secs(20)));
@@ -318,6 +329,22 @@ async fn listeners_get_the_live_audio_late_joiners_a_burst_and_all_the_end() {
     assert_eq!(late.samples.len() as u64, 2 * (pos - first));
     println!("late joiner: burst from {:.2} s, {} frames", first as f64 / 48_000.0, late.frames);
     assert!(early_opus.frames >= 14, "opus frames: {}", early_opus.frames);
+    // The Ogg listener got a valid Ogg Opus stream (every CRC checked) that ends with EOS, its
+    // granule trimmed to the stream's length.
+    let all = ogg.await.expect("ogg");
+    let body = &all[all.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4..];
+    assert!(all.starts_with(b"HTTP/1.0 200"));
+    let mut d = stream_core::ogg::OggDemuxer::new(1 << 16);
+    d.push(body).expect("a valid Ogg stream");
+    let packets: Vec<_> = std::iter::from_fn(|| d.next_packet()).collect();
+    let head = stream_core::ogg::OpusHead::parse(&packets[0].data).expect("OpusHead");
+    assert!(packets[1].data.starts_with(b"OpusTags"));
+    let last = packets.last().expect("packets");
+    assert!(last.eos, "the stream ends with an EOS page");
+    assert_eq!(last.granule, Some(head.pre_skip as u64 + pos), "granule trimmed to the end");
+    let audio: u64 =
+        packets[2..].iter().map(|p| stream_core::ogg::opus_packet_samples(&p.data).expect("toc") as u64).sum();
+    assert!(audio >= pos, "{audio} frames of Opus for {pos}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,8 @@ import { ROOT, startRelay } from '../e2e/lib.mjs';
 
 const KEY = 'bench-key';
 const HOLD_S = Number(process.env.LIVE_HOLD_S || 60);
+// Listeners join at this rate (both servers alike): 10 s to bring 10000 in.
+const RAMP_PER_S = Number(process.env.LIVE_RAMP_PER_S || 1000);
 const COUNTS = (process.env.LIVE_COUNTS || '10000,5000,2000,1000,500').split(',').map(Number);
 const CLIENT = join(ROOT, 'target', 'release', 'relay-client');
 const SOURCE = join(ROOT, 'media', 'aurora-48k.flac');
@@ -30,7 +32,8 @@ function publisher(url) {
 }
 
 function load(args) {
-  const r = spawnSync(CLIENT, ['load', '--seconds', String(HOLD_S), ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(CLIENT, ['load', '--seconds', String(HOLD_S), '--ramp-per-s', String(RAMP_PER_S), ...args],
+    { encoding: 'utf8', maxBuffer: 1 << 20 });
   const line = (p) => (r.stdout.split('\n').find((l) => l.startsWith(p)) || '');
   const kv = (l) => Object.fromEntries(l.split(' ').slice(1).map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
   if (r.status !== 0) console.log(`# relay-client load failed: ${r.stderr.slice(-300)}`);
