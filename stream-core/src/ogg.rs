@@ -407,7 +407,7 @@ mod tests {
     fn toc_gives_packet_durations() {
         assert_eq!(opus_packet_samples(&[0xfc]), Some(960)); // CELT FB 20 ms, one frame
         assert_eq!(opus_packet_samples(&[0xfd, 0]), Some(1920)); // two frames
-        assert_eq!(opus_packet_samples(&[0x0b]), Some(2880)); // SILK NB 60 ms
+        assert_eq!(opus_packet_samples(&[0x18]), Some(2880)); // config 3: SILK NB 60 ms
         assert_eq!(opus_packet_samples(&[0xff, 0x03]), Some(2880)); // code 3, three 20 ms frames
         assert_eq!(opus_packet_samples(&[0xff, 0x3f]), None); // 63 x 20 ms is too long
         assert_eq!(opus_packet_samples(&[]), None);
