@@ -157,27 +157,7 @@ export class StreamPlayer extends EventTarget {
    *   pcm_s16 and fires a `codecfallback` event.
    */
   async play(trackId, o = {}) {
-    this._playPerf = performance.now(); // the request: time to first audio counts from here
-    this._ttfaMs = null;
-    this._playSeq = (this._playSeq || 0) + 1;
-    this._awaitSeq = this._playSeq;
-    await this.init();
-    if (this.context.state !== 'running') {
-      try { await this.context.resume(); } catch { /* reported below */ }
-      if (this.context.state !== 'running') {
-        this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
-      }
-    }
-    // A new programme: the loudness measurement of `adaptive` starts over.
-    if (this.track !== trackId) this.output.port.postMessage({ t: 'dsp', resetLoudness: true });
-    this.track = trackId;
-    let codec = o.codec || 'opus';
-    if (codec === 'opus' && !(await this._opusSupported)) {
-      codec = 'pcm_s16';
-      this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'WebCodecs AudioDecoder cannot decode Opus in this browser' });
-    }
-    this.codec = codec;
-    this._setState('connecting');
+    const codec = await this._begin(trackId, o.codec);
     this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec, bitrate: o.bitrate, profile: o.profile });
   }
 
@@ -190,7 +170,14 @@ export class StreamPlayer extends EventTarget {
    * @param {{codec?: 'opus'|'pcm_s16'|'pcm_f32'}} [o]
    */
   async listen(streamId, token, o = {}) {
-    this._playPerf = performance.now();
+    const codec = await this._begin(streamId, o.codec);
+    this.worker.postMessage({ cmd: 'listen', streamId, token, codec });
+  }
+
+  /** What play() and listen() share: the clock for time to first audio, the engine and audio
+   * permission, a loudness restart for a new programme, and the codec (with its fallback). */
+  async _begin(id, wanted) {
+    this._playPerf = performance.now(); // the request: time to first audio counts from here
     this._ttfaMs = null;
     this._playSeq = (this._playSeq || 0) + 1;
     this._awaitSeq = this._playSeq;
@@ -201,16 +188,17 @@ export class StreamPlayer extends EventTarget {
         this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
       }
     }
-    if (this.track !== streamId) this.output.port.postMessage({ t: 'dsp', resetLoudness: true });
-    this.track = streamId;
-    let codec = o.codec || 'opus';
+    // A new programme: the loudness measurement of `adaptive` starts over.
+    if (this.track !== id) this.output.port.postMessage({ t: 'dsp', resetLoudness: true });
+    this.track = id;
+    let codec = wanted || 'opus';
     if (codec === 'opus' && !(await this._opusSupported)) {
       codec = 'pcm_s16';
       this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'WebCodecs AudioDecoder cannot decode Opus in this browser' });
     }
     this.codec = codec;
     this._setState('connecting');
-    this.worker.postMessage({ cmd: 'listen', streamId, token, codec });
+    return codec;
   }
 
   /** A renewed listen token for the live stream (used when the player has to rejoin). */

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use stream_core::control::{ErrorCode, OpusParams};
-use stream_core::ogg::ogg_crc;
 use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader};
 use tokio::sync::broadcast;
 
@@ -837,36 +836,11 @@ impl Pipeline {
 
 /// One Ogg page holding `packets` (each under 255 x 255 bytes; ours are at most 4000).
 pub fn ogg_page(crc: &[u32; 256], serial: u32, seq: u32, granule: u64, eos: bool, packets: &[Vec<u8>]) -> Vec<u8> {
-    ogg_page_flags(crc, serial, seq, granule, if eos { 0x04 } else { 0 }, packets)
+    ogg_page_flags(crc, serial, seq, granule, if eos { stream_core::ogg::FLAG_EOS } else { 0 }, packets)
 }
 
 fn ogg_page_flags(crc: &[u32; 256], serial: u32, seq: u32, granule: u64, flags: u8, packets: &[Vec<u8>]) -> Vec<u8> {
-    let mut lacing = Vec::new();
-    for p in packets {
-        let mut n = p.len();
-        while n >= 255 {
-            lacing.push(255u8);
-            n -= 255;
-        }
-        lacing.push(n as u8);
-    }
-    let body: usize = packets.iter().map(Vec::len).sum();
-    let mut v = Vec::with_capacity(27 + lacing.len() + body);
-    v.extend_from_slice(b"OggS");
-    v.push(0);
-    v.push(flags);
-    v.extend_from_slice(&granule.to_le_bytes());
-    v.extend_from_slice(&serial.to_le_bytes());
-    v.extend_from_slice(&seq.to_le_bytes());
-    v.extend_from_slice(&[0; 4]);
-    v.push(lacing.len() as u8);
-    v.extend_from_slice(&lacing);
-    for p in packets {
-        v.extend_from_slice(p);
-    }
-    let c = ogg_crc(crc, &v);
-    v[22..26].copy_from_slice(&c.to_le_bytes());
-    v
+    stream_core::ogg::write_page(crc, serial, seq, granule, flags, packets)
 }
 
 /// The two header pages an Ogg listener gets before the shared pages, numbered so that they

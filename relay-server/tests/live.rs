@@ -390,15 +390,7 @@ async fn a_stalled_listener_is_dropped_with_flat_memory_and_others_play_on() {
 
 /// An Ogg page (for hand-made ingest bodies).
 fn page(serial: u32, seq: u32, granule: u64, flags: u8, packets: &[Vec<u8>]) -> Vec<u8> {
-    let mut v =
-        relay_server::live::ogg_page(&stream_core::ogg::crc_table(), serial, seq, granule, flags & 4 != 0, packets);
-    if flags & 2 != 0 {
-        v[5] |= 2;
-        v[22..26].fill(0);
-        let c = stream_core::ogg::ogg_crc(&stream_core::ogg::crc_table(), &v);
-        v[22..26].copy_from_slice(&c.to_le_bytes());
-    }
-    v
+    stream_core::ogg::write_page(&stream_core::ogg::crc_table(), serial, seq, granule, flags, packets)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

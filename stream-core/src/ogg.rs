@@ -11,9 +11,10 @@
 pub const MAX_PAGE_BYTES: usize = 27 + 255 + 255 * 255;
 
 const HEADER_BYTES: usize = 27;
-const FLAG_CONTINUED: u8 = 0x01;
-const FLAG_BOS: u8 = 0x02;
-const FLAG_EOS: u8 = 0x04;
+/// Header type flags (RFC 3533 6).
+pub const FLAG_CONTINUED: u8 = 0x01;
+pub const FLAG_BOS: u8 = 0x02;
+pub const FLAG_EOS: u8 = 0x04;
 
 /// Why the input was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +85,44 @@ pub fn crc_table() -> [u32; 256] {
 /// The Ogg checksum of `bytes` (with the checksum field zeroed by the caller).
 pub fn ogg_crc(table: &[u32; 256], bytes: &[u8]) -> u32 {
     bytes.iter().fold(0u32, |crc, &b| (crc << 8) ^ table[((crc >> 24) as u8 ^ b) as usize])
+}
+
+/// One complete page holding `packets` (each whole, at most 255 x 255 bytes together), with
+/// `flags`, the granule position, serial and sequence number, and its checksum.
+pub fn write_page<P: AsRef<[u8]>>(
+    table: &[u32; 256],
+    serial: u32,
+    seq: u32,
+    granule: u64,
+    flags: u8,
+    packets: &[P],
+) -> Vec<u8> {
+    let mut lacing = Vec::new();
+    for p in packets {
+        let mut n = p.as_ref().len();
+        while n >= 255 {
+            lacing.push(255u8);
+            n -= 255;
+        }
+        lacing.push(n as u8);
+    }
+    let body: usize = packets.iter().map(|p| p.as_ref().len()).sum();
+    let mut v = Vec::with_capacity(HEADER_BYTES + lacing.len() + body);
+    v.extend_from_slice(b"OggS");
+    v.push(0);
+    v.push(flags);
+    v.extend_from_slice(&granule.to_le_bytes());
+    v.extend_from_slice(&serial.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    v.extend_from_slice(&[0; 4]);
+    v.push(lacing.len() as u8);
+    v.extend_from_slice(&lacing);
+    for p in packets {
+        v.extend_from_slice(p.as_ref());
+    }
+    let c = ogg_crc(table, &v);
+    v[22..26].copy_from_slice(&c.to_le_bytes());
+    v
 }
 
 /// Feeds on bytes, yields packets.
@@ -321,32 +360,8 @@ pub fn opus_packet_samples(p: &[u8]) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// A page by hand: one logical stream, `packets` laced, CRC filled in.
     fn page(flags: u8, granule: u64, serial: u32, seq: u32, packets: &[&[u8]]) -> Vec<u8> {
-        let mut lacing = Vec::new();
-        for p in packets {
-            let mut n = p.len();
-            while n >= 255 {
-                lacing.push(255u8);
-                n -= 255;
-            }
-            lacing.push(n as u8);
-        }
-        let mut v = b"OggS".to_vec();
-        v.push(0);
-        v.push(flags);
-        v.extend_from_slice(&granule.to_le_bytes());
-        v.extend_from_slice(&serial.to_le_bytes());
-        v.extend_from_slice(&seq.to_le_bytes());
-        v.extend_from_slice(&[0; 4]);
-        v.push(lacing.len() as u8);
-        v.extend_from_slice(&lacing);
-        for p in packets {
-            v.extend_from_slice(p);
-        }
-        let crc = ogg_crc(&crc_table(), &v);
-        v[22..26].copy_from_slice(&crc.to_le_bytes());
-        v
+        write_page(&crc_table(), serial, seq, granule, flags, packets)
     }
 
     fn head() -> Vec<u8> {

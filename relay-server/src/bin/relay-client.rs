@@ -605,7 +605,7 @@ async fn publish(
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = if matches!(cli.cmd, Cmd::Load { .. }) {
-        raise_fd_limit();
+        relay_server::raise_fd_limit();
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?
     } else {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
@@ -639,18 +639,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Publish { server, stream, token, input, raw, rate, channels } => {
             publish(&server, &stream, &token, &input, raw, rate, channels).await
-        }
-    }
-}
-
-/// Many sockets: lift the soft limit of open files to the hard one.
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }

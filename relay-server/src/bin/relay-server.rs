@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         a => Some(TcpListener::bind(a).map_err(|e| anyhow::anyhow!("cannot listen on {a} (--ingest-listen): {e}"))?),
     };
     let ingest_addr = ingest.as_ref().map(|l| l.local_addr()).transpose()?;
-    raise_fd_limit();
+    relay_server::raise_fd_limit();
     let server = relay_server::http::build(config, listener, ingest)?;
     // Tests and scripts read this line to learn the ports.
     match ingest_addr {
@@ -32,16 +32,4 @@ async fn main() -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     server.await?;
     Ok(())
-}
-
-/// Thousands of listeners need as many sockets: lift the soft limit of open files to the hard one.
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
