@@ -5,7 +5,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: setup media build wasm server run test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-live clean
+.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-live clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -42,6 +42,11 @@ test-wasm: setup
 # Real-time browser tests run alone: never beside a compile.
 test-e2e: build media
 	cd tests && node --test --test-concurrency=1 e2e/
+
+## package: the npm package of the player (web/, with the worklet scripts and the wasm engine)
+package: wasm
+	rm -rf web/worklet && mkdir -p web/worklet && cp worklet/*.js web/worklet/
+	cd web && npm pack --pack-destination ../target
 
 ## test: every test (lint, native, wasm in headless Chromium, end to end)
 test: lint test-native test-wasm test-e2e

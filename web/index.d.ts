@@ -1,0 +1,137 @@
+// Type declarations of the public API of `player.js`.
+
+/** Enhancement presets, in the order of their indices in the engine. */
+export declare const PRESETS: readonly ['off', 'adaptive', 'warm', 'bright', 'punchy', 'gentle'];
+export type Preset = (typeof PRESETS)[number];
+export type Codec = 'opus' | 'pcm_s16' | 'pcm_f32';
+export type PlayerState = 'idle' | 'connecting' | 'buffering' | 'playing' | 'paused' | 'ended' | 'stopping' | 'error';
+
+/** An invalid argument; `code` is stable. */
+export declare class StreamPlayerError extends RangeError {
+  readonly code: 'unknown_preset' | 'invalid_intensity' | 'invalid_volume' | 'invalid_target_lufs';
+  constructor(code: string, message: string);
+}
+
+export interface StreamPlayerOptions {
+  /** Base URL of the relay (default: this page's origin). */
+  server?: string;
+  /** Ring buffer capacity, ms (6000). */
+  capacityMs?: number;
+  /** Audio buffered before playback starts, ms (100); live streams use `liveBufferMs` (500). */
+  startThresholdMs?: number;
+  liveBufferMs?: number;
+  /** Fade at starts, stops and underruns, ms (10); crossfade at seeks and track changes (30). */
+  fadeMs?: number;
+  crossfadeMs?: number;
+  /** How often `stats` events fire, ms (100). */
+  statsIntervalMs?: number;
+  preset?: Preset;
+  /** 0 (neutral, bit-exact bypass) to 1 (full). */
+  intensity?: number;
+  /** 0 to 1, linear. */
+  volume?: number;
+  /** Loudness `adaptive` aims for, LUFS (-14). */
+  targetLufs?: number;
+  /** Blend between presets, ms (30); 0 switches hard. */
+  presetBlendMs?: number;
+}
+
+export interface PlayOptions {
+  positionS?: number;
+  codec?: Codec;
+  bitrate?: number;
+  profile?: 'music' | 'voice';
+}
+
+export interface StreamStats {
+  state: string;
+  session: number;
+  positionS: number;
+  playPos: number;
+  bufferedMs: number;
+  capacityMs: number;
+  underruns: number;
+  underrunMs: number;
+  framesRendered: number;
+  streamFramesRendered: number;
+  droppedFrames: number;
+  lateFrames: number;
+  gapFrames: number;
+  badFrames: number;
+  fades: number;
+  crossfades: number;
+  transitions: number;
+  targetBufferMs: number;
+  codec: Codec | null;
+  bitrate: number | null;
+  timeToFirstAudioMs: number | null;
+  preset: Preset;
+  intensity: number;
+  volume: number;
+  /** Compressor plus limiter, dB. */
+  gainReductionDb: number;
+  compressorGainReductionDb: number;
+  limiterGainReductionDb: number;
+  adaptiveGainDb: number;
+  /** LUFS, before the volume; -120 for silence. */
+  loudness: { momentary: number; shortTerm: number; integrated: number };
+  /** Per channel since the previous stats, linear. */
+  levels: { peak: [number, number]; rms: [number, number] };
+  /** 16 bands, 40 Hz to 16 kHz, dB re a full-scale sine. */
+  spectrum: number[];
+  presetSwitches: number;
+  presetBlending: boolean;
+  dspLatencyFrames: number;
+}
+
+export interface StreamPlayerEventMap {
+  statechange: CustomEvent<{ state: PlayerState }>;
+  stats: CustomEvent<StreamStats>;
+  firstaudio: CustomEvent<{ session: number; timeToFirstAudioMs: number }>;
+  error: CustomEvent<{ code: string; error: string }>;
+  play: CustomEvent<Record<string, never>>;
+  pause: CustomEvent<Record<string, never>>;
+  ended: CustomEvent<Record<string, never>>;
+  codecfallback: CustomEvent<{ requested: Codec; used: Codec; reason: string }>;
+  presetchange: CustomEvent<{ preset: Preset; intensity: number }>;
+  presetapplied: CustomEvent<{ preset: Preset; switchClock: number; switchMs: number; onsetFrames: number | null }>;
+  volumechange: CustomEvent<{ volume: number }>;
+  reconnecting: CustomEvent<{ inMs: number }>;
+  reconnected: CustomEvent<unknown>;
+  stream_start: CustomEvent<unknown>;
+  stream_end: CustomEvent<{ session: number; total_samples: number; duration: number }>;
+}
+
+/** The player: a Worker owns the socket, a wasm engine in an AudioWorklet owns the audio. */
+export declare class StreamPlayer extends EventTarget {
+  constructor(opts?: StreamPlayerOptions);
+  /** The AudioContext (after init()). */
+  readonly context: AudioContext | null;
+  /** The engine's output node, after the enhancement DSP: connect analysers or route it. */
+  readonly output: AudioWorkletNode | null;
+  readonly state: PlayerState;
+  readonly stats: StreamStats | null;
+  readonly preset: Preset;
+  readonly intensity: number;
+  readonly volume: number;
+  init(): Promise<void>;
+  play(trackId: string, o?: PlayOptions): Promise<void>;
+  listen(streamId: string, token: string, o?: { codec?: Codec }): Promise<void>;
+  setListenToken(token: string): void;
+  seek(positionS: number): Promise<void>;
+  pause(): void;
+  resume(): void;
+  queue(trackId: string, o?: PlayOptions & { crossfadeS?: number }): void;
+  next(): void;
+  stop(): void;
+  /** @throws {StreamPlayerError} */
+  setPreset(name: Preset): void;
+  /** @throws {StreamPlayerError} */
+  setIntensity(x: number): void;
+  /** @throws {StreamPlayerError} */
+  setVolume(x: number): void;
+  /** @throws {StreamPlayerError} */
+  setTargetLufs(lufs: number): void;
+  addEventListener<K extends keyof StreamPlayerEventMap>(type: K, listener: (ev: StreamPlayerEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+}
