@@ -257,6 +257,12 @@ fn short_string<'a>(data: &'a serde_json::Map<String, Value>, name: &str) -> Res
     })
 }
 
+/// The `token` field, at most 256 characters. A missing token is the server's to refuse
+/// (`unauthorized`), not a malformed message, so it reads as empty.
+fn token(data: &serde_json::Map<String, Value>) -> String {
+    data.get("token").and_then(Value::as_str).unwrap_or("").chars().take(256).collect()
+}
+
 fn codec_field(data: &serde_json::Map<String, Value>) -> Result<Codec, ProtocolError> {
     match data.get("codec") {
         None | Some(Value::Null) => Ok(Codec::PcmF32),
@@ -325,16 +331,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 return Err(invalid("track_id must be 1..=256 bytes".into()));
             }
             let position_s = position(data, false)?;
-            let codec = match data.get("codec") {
-                None | Some(Value::Null) => Codec::PcmF32,
-                Some(Value::String(s)) => Codec::from_name(s).ok_or_else(|| {
-                    ProtocolError::new(
-                        ErrorCode::UnsupportedCodec,
-                        format!("codec {s:?} is not one of pcm_s16, pcm_f32, opus"),
-                    )
-                })?,
-                Some(_) => return Err(invalid("codec must be a string".into())),
-            };
+            let codec = codec_field(data)?;
             let mut opus = OpusParams::default();
             match data.get("profile") {
                 None | Some(Value::Null) => {}
@@ -409,8 +406,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
         }
         "listen" => Ok(ClientMessage::Listen {
             stream_id: short_string(data, "stream_id")?.to_owned(),
-            // A missing token is the server's to refuse (unauthorized), not a malformed message.
-            token: data.get("token").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+            token: token(data),
             codec: codec_field(data)?,
         }),
         "publish" => {
@@ -421,7 +417,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             let sample_rate = optional_u64(data, "sample_rate", 1_000_000)?.unwrap_or(48_000) as u32;
             Ok(ClientMessage::Publish {
                 stream_id: short_string(data, "stream_id")?.to_owned(),
-                token: data.get("token").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+                token: token(data),
                 codec: codec_field(data)?,
                 channels: channels as u8,
                 sample_rate,

@@ -182,6 +182,35 @@ impl OpusOut {
     }
 }
 
+/// Parses a binary frame of stream `s` and checks it belongs to it.
+fn parse_frame<'a>(bytes: &'a [u8], s: &StreamStart, codec: Codec) -> anyhow::Result<(FrameHeader, &'a [u8])> {
+    let (h, payload) = FrameHeader::parse(bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
+    if h.session != s.session || h.codec != codec || h.channels != s.channels {
+        bail!("frame does not match the stream: {h:?}");
+    }
+    Ok((h, payload))
+}
+
+/// Writes what a listener received: 16-bit integer or 32-bit float WAV.
+fn write_wav(out: &PathBuf, s: &StreamStart, s16: bool, samples: &[f32]) -> anyhow::Result<()> {
+    let spec = hound::WavSpec {
+        channels: s.channels as u16,
+        sample_rate: s.sample_rate,
+        bits_per_sample: if s16 { 16 } else { 32 },
+        sample_format: if s16 { hound::SampleFormat::Int } else { hound::SampleFormat::Float },
+    };
+    let mut w = hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
+    for &x in samples {
+        if s16 {
+            w.write_sample(stream_core::wire::f32_to_s16(x))?;
+        } else {
+            w.write_sample(x)?;
+        }
+    }
+    w.finalize()?;
+    Ok(())
+}
+
 async fn fetch(
     server: &str,
     track: &str,
@@ -238,10 +267,7 @@ async fn fetch(
             },
             Message::Binary(bytes) => {
                 let s = start.as_ref().context("audio before audio_stream_start")?;
-                let (h, payload) = FrameHeader::parse(&bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
-                if h.session != s.session || h.codec != codec_v || h.channels != s.channels {
-                    bail!("frame does not match the stream: {h:?}");
-                }
+                let (h, payload) = parse_frame(&bytes, s, codec_v)?;
                 // WebSocket framing of a server message: 2 bytes, +2 for 126..65535, +8 beyond.
                 wire_bytes += bytes.len()
                     + 2
@@ -280,21 +306,7 @@ async fn fetch(
     }
     let s = start.context("no stream started")?;
     let _ = ws.close(None).await;
-    let spec = hound::WavSpec {
-        channels: s.channels as u16,
-        sample_rate: s.sample_rate,
-        bits_per_sample: if codec_v == Codec::PcmS16 { 16 } else { 32 },
-        sample_format: if codec_v == Codec::PcmS16 { hound::SampleFormat::Int } else { hound::SampleFormat::Float },
-    };
-    let mut w = hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
-    for x in &samples {
-        if codec_v == Codec::PcmS16 {
-            w.write_sample(stream_core::wire::f32_to_s16(*x))?;
-        } else {
-            w.write_sample(*x)?;
-        }
-    }
-    w.finalize()?;
+    write_wav(out, &s, codec_v == Codec::PcmS16, &samples)?;
     let seconds = samples.len() as f64 / s.channels as f64 / s.sample_rate as f64;
     eprintln!(
         "relay-client: {} frames ({seconds:.3} s, {} ch, {}) from position {} written to {}",
@@ -358,10 +370,7 @@ async fn listen(
             },
             Message::Binary(bytes) => {
                 let s = start.as_ref().context("audio before audio_stream_start")?;
-                let (h, payload) = FrameHeader::parse(&bytes).map_err(|e| anyhow::anyhow!("bad frame: {e}"))?;
-                if h.session != s.session || h.codec != codec_v || h.channels != s.channels {
-                    bail!("frame does not match the stream: {h:?}");
-                }
+                let (h, payload) = parse_frame(&bytes, s, codec_v)?;
                 if next_pos.is_some_and(|n| n != h.sample_pos) {
                     bail!("gap or overlap: frame at {} but {:?} expected", h.sample_pos, next_pos);
                 }
@@ -384,17 +393,7 @@ async fn listen(
     }
     let s = start.context("no stream started")?;
     let _ = ws.close(None).await;
-    let spec = hound::WavSpec {
-        channels: s.channels as u16,
-        sample_rate: s.sample_rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(out, spec).with_context(|| format!("create {}", out.display()))?;
-    for x in &samples {
-        w.write_sample(*x)?;
-    }
-    w.finalize()?;
+    write_wav(out, &s, false, &samples)?;
     let secs = samples.len() as f64 / s.channels as f64 / 48_000.0;
     eprintln!(
         "relay-client: live {} {}: {secs:.3} s ({} ch, {}) from stream position {} written to {}",

@@ -145,25 +145,9 @@ impl Biquad {
         y
     }
 
-    /// Filters planar stereo in place. Coefficients and state live in locals for the loop, so
-    /// they stay in registers (natively and in wasm, where the struct is in linear memory).
+    /// Filters planar stereo in place (the cascade of one).
     pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
-        let Coeffs { b0, b1, b2, a1, a2 } = self.c;
-        let [mut l1, mut r1] = self.s1;
-        let [mut l2, mut r2] = self.s2;
-        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let (xl, xr) = (*l as f64, *r as f64);
-            let yl = b0 * xl + l1;
-            let yr = b0 * xr + r1;
-            l1 = b1 * xl - a1 * yl + l2;
-            r1 = b1 * xr - a1 * yr + r2;
-            l2 = b2 * xl - a2 * yl;
-            r2 = b2 * xr - a2 * yr;
-            *l = yl as f32;
-            *r = yr as f32;
-        }
-        self.s1 = [l1, r1];
-        self.s2 = [l2, r2];
+        Biquad::cascade(core::array::from_mut(self), left, right);
     }
 
     /// Runs a cascade of `N` stereo filters over planar stereo in place, in one pass: every

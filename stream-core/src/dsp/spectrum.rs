@@ -1,7 +1,7 @@
 //! A short spectrum for the UI and a per-quantum level meter.
 //!
-//! The render path only copies the output's mono sum into a ring ([`Spectrum::push`]) and
-//! accumulates peaks and squares ([`LevelMeter::push`]); the FFT runs when the UI asks, at its
+//! The render path only copies the output's mono sum into a ring and accumulates peaks and
+//! squares, in one pass ([`push`]); the FFT runs when the UI asks, at its
 //! low rate ([`Spectrum::compute`]). All tables and buffers are allocated in `new`.
 
 use core::f32::consts::PI;
@@ -47,15 +47,6 @@ impl Spectrum {
             }
         }
         Spectrum { ring: vec![0.0; n], pos: 0, window, cos, sin, re: vec![0.0; n], im: vec![0.0; n], edges }
-    }
-
-    /// Keeps the mono sum of the latest output.
-    #[inline]
-    pub fn push(&mut self, left: &[f32], right: &[f32]) {
-        for (&l, &r) in left.iter().zip(right.iter()) {
-            self.ring[self.pos] = 0.5 * (l + r);
-            self.pos = (self.pos + 1) % FFT_LEN;
-        }
     }
 
     /// The spectrum of the last [`FFT_LEN`] frames in [`BANDS`] bands: the power in each band,
@@ -140,7 +131,8 @@ fn fft_in_place(re: &mut [f32], im: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
-/// Peak and RMS per channel, accumulated over the quanta since the last [`LevelMeter::take`].
+/// Peak and RMS per channel, accumulated (by [`push`]) over the quanta since the last
+/// [`LevelMeter::take`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LevelMeter {
     peak: [f32; 2],
@@ -156,20 +148,6 @@ pub struct Levels {
 }
 
 impl LevelMeter {
-    #[inline]
-    pub fn push(&mut self, left: &[f32], right: &[f32]) {
-        for (ch, x) in [left, right].into_iter().enumerate() {
-            let (mut peak, mut sq) = (self.peak[ch], 0.0f32);
-            for &s in x {
-                peak = super::dynamics::fmax(peak, s.abs());
-                sq += s * s;
-            }
-            self.peak[ch] = peak;
-            self.sum_sq[ch] += sq as f64;
-        }
-        self.frames += left.len() as u64;
-    }
-
     /// Peak and RMS since the previous call; starts a new interval.
     pub fn take(&mut self) -> Levels {
         let n = self.frames.max(1) as f64;
@@ -189,7 +167,7 @@ mod tests {
         let mut s = Spectrum::new(48_000);
         let f = 1000.0;
         let x: Vec<f32> = (0..FFT_LEN * 2).map(|i| (2.0 * PI * f * i as f32 / 48_000.0).sin()).collect();
-        s.push(&x, &x);
+        push(&mut LevelMeter::default(), &mut s, &x, &x);
         let mut out = [0.0; BANDS];
         s.compute(&mut out);
         let (best, _) = out.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
@@ -205,7 +183,7 @@ mod tests {
         let mut m = LevelMeter::default();
         let x: Vec<f32> = (0..4800).map(|i| 0.5 * (2.0 * PI * 100.0 * i as f32 / 48_000.0).sin()).collect();
         let z = vec![0.0f32; 4800];
-        m.push(&x, &z);
+        push(&mut m, &mut Spectrum::new(48_000), &x, &z);
         let l = m.take();
         assert!((l.peak[0] - 0.5).abs() < 1e-3 && l.peak[1] == 0.0);
         assert!((l.rms[0] - 0.5 / 2f32.sqrt()).abs() < 1e-3, "{l:?}");
