@@ -40,13 +40,13 @@ test-wasm: setup
 	cd engine-wasm && wasm-pack test --headless --chrome
 
 # Real-time browser tests run alone: never beside a compile.
-test-e2e: build media
+test-e2e: build media package
 	cd tests && node --test --test-concurrency=1 e2e/
 
 ## package: the npm package of the player (web/, with the worklet scripts and the wasm engine)
 package: wasm
 	rm -rf web/worklet && mkdir -p web/worklet && cp worklet/*.js web/worklet/
-	cd web && npm pack --pack-destination ../target
+	mkdir -p target && cd web && npm pack --silent --pack-destination ../target
 
 ## test: every test (lint, native, wasm in headless Chromium, end to end)
 test: lint test-native test-wasm test-e2e

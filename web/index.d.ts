@@ -89,7 +89,8 @@ export interface StreamPlayerEventMap {
   stats: CustomEvent<StreamStats>;
   firstaudio: CustomEvent<{ session: number; timeToFirstAudioMs: number }>;
   error: CustomEvent<{ code: string; error: string }>;
-  play: CustomEvent<Record<string, never>>;
+  /** Playback was asked for: play(), listen() or resume(). */
+  play: CustomEvent<{ trackId?: string; streamId?: string }>;
   pause: CustomEvent<Record<string, never>>;
   ended: CustomEvent<Record<string, never>>;
   codecfallback: CustomEvent<{ requested: Codec; used: Codec; reason: string }>;
@@ -115,6 +116,10 @@ export declare class StreamPlayer extends EventTarget {
   readonly intensity: number;
   readonly volume: number;
   init(): Promise<void>;
+  /** Releases the socket, Worker and AudioContext; the player cannot be used afterwards. */
+  destroy(): Promise<void>;
+  /** The engine's wasm memory and (Chromium) the page's JS heap, bytes. */
+  memoryUsage(): Promise<{ wasmBytes: number; pageJsHeapBytes: number | null }>;
   play(trackId: string, o?: PlayOptions): Promise<void>;
   listen(streamId: string, token: string, o?: { codec?: Codec }): Promise<void>;
   setListenToken(token: string): void;

@@ -52,6 +52,15 @@ function checkLufs(x) {
   return x;
 }
 
+/** A module Worker for `url`. Workers must come from the page's origin: when the package is
+ * loaded from elsewhere (a CDN), a same-origin blob module imports the script (which needs CORS). */
+function makeWorker(url) {
+  const opts = { type: 'module', name: 'stream-socket' };
+  if (url.origin === location.origin) return new Worker(url, opts);
+  const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
+  return new Worker(shim, opts);
+}
+
 export class StreamPlayer extends EventTarget {
   /**
    * @param {object} opts
@@ -137,7 +146,7 @@ export class StreamPlayer extends EventTarget {
     this.output = node;
     node.port.onmessage = (e) => this._onWorklet(e.data);
 
-    const worker = new Worker(new URL('worklet/worker.js', base), { type: 'module', name: 'stream-socket' });
+    const worker = makeWorker(new URL('worklet/worker.js', base));
     this._opusSupported = new Promise((ok) => { this._resolveOpus = ok; });
     worker.onmessage = (e) => this._onWorker(e.data);
     worker.onerror = (e) => this._emit('error', { code: 'worker_error', error: String(e.message || e) });
@@ -159,6 +168,7 @@ export class StreamPlayer extends EventTarget {
   async play(trackId, o = {}) {
     const codec = await this._begin(trackId, o.codec);
     this.worker.postMessage({ cmd: 'play', trackId, positionS: o.positionS || 0, codec, bitrate: o.bitrate, profile: o.profile });
+    this._emit('play', { trackId });
   }
 
   /**
@@ -172,6 +182,7 @@ export class StreamPlayer extends EventTarget {
   async listen(streamId, token, o = {}) {
     const codec = await this._begin(streamId, o.codec);
     this.worker.postMessage({ cmd: 'listen', streamId, token, codec });
+    this._emit('play', { streamId });
   }
 
   /** What play() and listen() share: the clock for time to first audio, the engine and audio
@@ -183,9 +194,12 @@ export class StreamPlayer extends EventTarget {
     this._awaitSeq = this._playSeq;
     await this.init();
     if (this.context.state !== 'running') {
-      try { await this.context.resume(); } catch { /* reported below */ }
+      // Without a user gesture the browser keeps the context suspended and resume() waits for
+      // one: playback goes on being prepared and starts when audio is allowed.
+      const resumed = this.context.resume().catch(() => {});
+      await Promise.race([resumed, new Promise((ok) => setTimeout(ok, 300))]);
       if (this.context.state !== 'running') {
-        this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio: click play again to allow it.' });
+        this._emit('error', { code: 'audio_blocked', error: 'The browser blocked audio until you interact with the page: press play to start it.' });
       }
     }
     // A new programme: the loudness measurement of `adaptive` starts over.
@@ -312,6 +326,25 @@ export class StreamPlayer extends EventTarget {
     this._setState('idle');
   }
 
+  /**
+   * Releases everything the player holds: the socket, the Worker, the AudioContext and its
+   * memory. The player cannot be used afterwards.
+   */
+  async destroy() {
+    this._destroyed = true;
+    const ready = this._ready;
+    this._ready = Promise.reject(new Error('the player was destroyed'));
+    this._ready.catch(() => {});
+    try { await ready; } catch { /* nothing was started */ }
+    clearInterval(this._statsTimer);
+    this.worker?.terminate();
+    this.worker = null;
+    if (this.output) this.output.port.onmessage = null;
+    this.output = null;
+    if (this.context && this.context.state !== 'closed') await this.context.close().catch(() => {});
+    this._setState('idle');
+  }
+
   _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
   _setState(s) {
@@ -333,7 +366,22 @@ export class StreamPlayer extends EventTarget {
     this._emit(ev, data);
   }
 
+  /**
+   * Memory the player holds: the engine's wasm memory (ring buffers, DSP) in the audio thread
+   * and, where the browser tells (Chromium), the page's JS heap.
+   * @returns {Promise<{wasmBytes: number, pageJsHeapBytes: number|null}>}
+   */
+  async memoryUsage() {
+    await this.init();
+    const wasmBytes = await new Promise((ok) => {
+      this._memoryReply = ok;
+      this.output.port.postMessage({ t: 'memory', id: 2 });
+    });
+    return { wasmBytes, pageJsHeapBytes: performance.memory ? performance.memory.usedJSHeapSize : null };
+  }
+
   _onWorklet(m) {
+    if (m.t === 'memory') { this._memoryReply?.(m.wasmBytes); this._memoryReply = null; return; }
     if (m.t === 'error') {
       this._setState('error');
       this._emit('error', { code: m.code, error: m.error });

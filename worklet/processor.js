@@ -88,6 +88,9 @@ class StreamProcessor extends AudioWorkletProcessor {
         this.dataPort = m.port;
         this.dataPort.onmessage = (e) => this.onMessage(e.data, this.dataPort);
         return;
+      case 'memory':
+        replyTo.postMessage({ t: 'memory', id: m.id, wasmBytes: this.memory.buffer.byteLength });
+        return;
       case 'poll': {
         this.engine.update_stats();
         replyTo.postMessage({ t: 'stats', id: m.id, stats: Array.from(this.stats), refused: this.refused, sampleRate, dspMsgFrame: this.dspMsgFrame });

@@ -184,7 +184,9 @@ function openSocket() {
   const sock = new WebSocket(wsUrl);
   ws = sock;
   sock.binaryType = 'arraybuffer';
+  let opened = false;
   sock.onopen = () => {
+    opened = true;
     const wasReconnect = reconnectDelay > 0;
     reconnectDelay = 0;
     for (const m of pending) sock.send(m);
@@ -197,6 +199,15 @@ function openSocket() {
     ws = null;
     toMain('socket', { open: false, code: e.code, reason: e.reason });
     if (session && !streamEnded) scheduleReconnect();
+    else if (!opened && pending.length) {
+      // Nothing playing and the socket never opened: what was asked for cannot be done. The
+      // browser does not say why (a refused origin looks like a server that is down).
+      pending = [];
+      toMain('error', {
+        code: 'connection_failed',
+        error: `cannot connect to ${wsUrl}: the relay is not reachable there, or it does not allow this page's origin (relay-server --allow-origin)`,
+      });
+    }
   };
   sock.onerror = () => {};
   sock.onmessage = (e) => {

@@ -119,7 +119,7 @@ try {
 
   const page = await browser.newPage();
   await page.goto(relay.url + '/?preset=warm');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   const tracks = await (await fetch(relay.url + '/api/tracks')).json();
   const id = trackByFile(tracks, 'aurora-48k.flac').id;
   const res = await page.evaluate(async (id) => {

@@ -15,7 +15,7 @@ try {
   const id = (f) => tracks.find((t) => t.file_name === f).id;
   const page = await browser.newPage();
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   await page.evaluate(() => window.streamPlayer.init());
 
   // Gapless: where does the next track's first sample land after the last of the previous?

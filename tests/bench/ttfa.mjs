@@ -28,7 +28,7 @@ async function freshPlays(browser, relay, trackId, n) {
   for (let i = 0; i < n; i++) {
     const page = await browser.newPage();
     await page.goto(relay.url + '/');
-    await page.waitForSelector('#tracks tbody tr');
+    await page.waitForSelector('stream-player li[role=option]');
     out.push(await firstAudio(page, ['play', trackId]));
     await page.close();
   }
@@ -38,7 +38,7 @@ async function freshPlays(browser, relay, trackId, n) {
 async function readyPage(browser, relay) {
   const page = await browser.newPage();
   await page.goto(relay.url + '/');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   await page.evaluate(() => window.streamPlayer.init());
   return page;
 }

@@ -31,7 +31,7 @@ async function pageWithPlayer(opts = {}) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   await page.evaluate(async (opts) => {
     const { StreamPlayer } = await import('/player.js');
     const p = new StreamPlayer(opts);

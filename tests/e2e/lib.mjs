@@ -274,3 +274,36 @@ export async function startProxy(targetUrl) {
     close() { for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); } server.close(); },
   };
 }
+
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
+  '.json': 'application/json', '.ogg': 'audio/ogg', '.css': 'text/css', '.png': 'image/png', '.ts': 'text/plain' };
+
+/** A plain static file server for `dir` on 127.0.0.1 (a host page on another origin than the relay). */
+export async function serveStatic(dir) {
+  const { createServer } = await import('node:http');
+  const { readFile } = await import('node:fs/promises');
+  const { extname, normalize } = await import('node:path');
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(dir, path.endsWith('/') ? path + 'index.html' : path);
+    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'Content-Type': MIME[extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+      res.end(body);
+    } catch { res.writeHead(404).end('not found'); }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+/** Installs the npm tarball `make package` wrote (target/<name>-<version>.tgz) into a fresh
+ * folder, as a web developer would, and returns the folder and the installed package's path. */
+export function installPackage() {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'web', 'package.json'), 'utf8'));
+  const tgz = join(ROOT, 'target', `${pkg.name.replace(/^@/, '').replace('/', '-')}-${pkg.version}.tgz`);
+  const dir = mkdtempSync(join(tmpdir(), 'widget-host-'));
+  execFileSync('npm', ['init', '-y'], { cwd: dir, stdio: 'ignore' });
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tgz], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  return { dir, tgz, name: pkg.name, installed: join(dir, 'node_modules', ...pkg.name.split('/')) };
+}

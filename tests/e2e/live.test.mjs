@@ -62,7 +62,7 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   await page.evaluate(async () => {
     const { StreamPlayer } = await import('/player.js');
     const p = new StreamPlayer();

@@ -40,7 +40,7 @@ test('opus plays matching the source in level and spectrum; a seek lands on the 
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');
   const ref = referenceDecode(relay.url, track.id);

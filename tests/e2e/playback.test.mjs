@@ -23,20 +23,20 @@ test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', as
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');
   await attachRecorder(page, RECORD_SECONDS);
 
   // Press play in the UI, as a user would.
-  await page.click(`#tracks tbody tr[data-id="${track.id}"]`);
   await page.selectOption('#codec', 'pcm_f32');
-  await page.click('#play');
+  await page.click(`stream-player li[data-id="${track.id}"]`);
   const rec = await collectRecording(page);
   await page.waitForFunction(() => window.streamPlayer.stats && window.streamPlayer.stats.positionS > 0);
   await page.screenshot({ path: join(ARTIFACTS, 'demo-playing.png') });
   const stats = await page.evaluate(() => window.streamPlayer.stats);
-  const uiState = await page.textContent('#state');
+  const uiState = await page.evaluate(() => window.streamElement.state);
+  const uiLabel = await page.textContent('stream-player .status-text');
 
   const ref = referenceDecode(relay.url, track.id);
   assert.ok(stats.startClock >= rec.first, 'playback started after the recorder');
@@ -56,6 +56,7 @@ test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', as
   assert.equal(stats.gapFrames, 0);
   assert.equal(stats.badFrames, 0);
   assert.equal(uiState, 'playing');
+  assert.equal(uiLabel, 'Playing');
   assert.ok(stats.bufferedMs > 500, `buffer kept filled: ${stats.bufferedMs} ms`);
   assert.deepEqual(errors, []);
   await page.close();

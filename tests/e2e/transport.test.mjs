@@ -28,7 +28,7 @@ async function pageWithPlayer(opts = {}, name = 'p') {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('#tracks tbody tr');
+  await page.waitForSelector('stream-player li[role=option]');
   await page.evaluate(async ({ opts, name }) => {
     const { StreamPlayer } = await import('/player.js');
     const p = new StreamPlayer(opts);
