@@ -61,6 +61,19 @@ pub struct Config {
     /// How far a producer may run ahead of real time before it is refused, ms.
     #[arg(long, env = "RELAY_LIVE_MAX_AHEAD_MS", default_value_t = 3_000)]
     pub live_max_ahead_ms: u64,
+    /// Origins (`scheme://host:port`, exactly as browsers send the `Origin` header) whose pages
+    /// may use the relay's HTTP API and WebSocket; `*` allows every origin. Repeat the option or
+    /// separate origins with commas. Requests without an `Origin` header (relay-client, ffmpeg,
+    /// curl) and same-origin requests (the `Origin`'s host:port is the request's `Host`) are
+    /// always allowed; empty entries are ignored.
+    #[arg(
+        long = "allow-origin",
+        env = "RELAY_ALLOW_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ',',
+        value_parser = crate::origin::parse_allow_origin,
+    )]
+    pub allow_origins: Vec<String>,
 }
 
 impl Config {

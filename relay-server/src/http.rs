@@ -3,8 +3,10 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_cors::Cors;
 use actix_files::{Files, NamedFile};
-use actix_web::{dev::Server, http::StatusCode, web, App, HttpResponse, HttpServer, ResponseError};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{dev::Server, web, App, HttpResponse, HttpServer, ResponseError};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stream_core::control::{ErrorCode, OpusParams, MAX_OPUS_BITRATE, MIN_OPUS_BITRATE};
@@ -222,6 +224,23 @@ async fn not_found() -> HttpResponse {
         .error_response()
 }
 
+/// CORS for every route, from `--allow-origin` (see [`crate::origin`]). A request from an origin
+/// not allowed is still answered, without `Access-Control-Allow-Origin`, so the browser keeps
+/// the response from the page; its preflight gets 400. Requests without `Origin` and
+/// same-origin ones (the demo page, its module scripts and workers) are never affected.
+/// `/ws` checks the origin itself: browsers apply no CORS to WebSockets.
+fn cors(state: web::Data<AppState>) -> Cors {
+    Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            crate::origin::allowed(Some(origin), crate::origin::request_host(head), &state.config.allow_origins)
+        })
+        .allowed_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::OPTIONS])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::RANGE])
+        .expose_headers([header::CONTENT_RANGE, header::ACCEPT_RANGES, header::CONTENT_LENGTH, header::CONTENT_TYPE])
+        .max_age(3600)
+        .block_on_origin_mismatch(false)
+}
+
 /// Scans the library and binds the server to `listener` (and the Icecast source port to
 /// `ingest`). Returns the server future; call it inside the actix system.
 pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>) -> std::io::Result<Server> {
@@ -256,6 +275,7 @@ pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>)
         let cfg = &state.config;
         let index = cfg.web_dir.join("index.html");
         App::new()
+            .wrap(cors(state.clone()))
             .app_data(state.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/api/tracks", web::get().to(tracks))

@@ -14,6 +14,7 @@ pub mod live_ws;
 pub mod metrics;
 pub mod ogg_stream;
 pub mod opus_stream;
+pub mod origin;
 pub mod resample;
 pub mod session;
 

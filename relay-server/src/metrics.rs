@@ -12,6 +12,8 @@ pub struct Metrics {
     pub frames_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub ogg_streams: AtomicU64,
+    /// WebSocket upgrades refused for an `Origin` the relay does not allow.
+    pub ws_origin_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -24,7 +26,7 @@ impl Metrics {
     /// The Prometheus text exposition of these counters and the cache's.
     pub fn render(&self, cache: &PacketCache) -> String {
         let (bytes, chunks) = cache.usage();
-        let rows: [(&str, &str, &str, u64); 10] = [
+        let rows: [(&str, &str, &str, u64); 11] = [
             ("relay_sessions_active", "gauge", "WebSocket sessions open", self.sessions_active.load(Ordering::Relaxed)),
             (
                 "relay_frames_sent_total",
@@ -43,6 +45,12 @@ impl Metrics {
                 "counter",
                 "Ogg/Opus HTTP streams started",
                 self.ogg_streams.load(Ordering::Relaxed),
+            ),
+            (
+                "relay_ws_origin_refused_total",
+                "counter",
+                "WebSocket upgrades refused for an Origin not allowed (--allow-origin)",
+                self.ws_origin_refused.load(Ordering::Relaxed),
             ),
             ("relay_cache_hits_total", "counter", "chunk cache hits", cache.hits.load(Ordering::Relaxed)),
             ("relay_cache_misses_total", "counter", "chunk cache misses", cache.misses.load(Ordering::Relaxed)),

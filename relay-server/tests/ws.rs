@@ -469,3 +469,46 @@ async fn pause_stops_sending_resume_continues_queue_follows_and_bad_transport_co
     assert_eq!(queued["data"]["start_sample"], 0);
     assert!(queued["data"]["session"].as_u64() > Some(session));
 }
+
+/// Opens `/ws` as a page of `origin` would: the upgrade response's error on refusal.
+async fn connect_from(server: &Server, origin: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = server.ws_url().into_client_request().expect("request");
+    req.headers_mut().insert("Origin", origin.parse().expect("header value"));
+    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_from_origins_not_allowed_get_403_origin_not_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tone = make_library(dir.path());
+    let server = Server::start_with(dir.path(), &["--allow-origin", "http://127.0.0.1:1"]);
+    let id = server.track_id("tone.wav");
+
+    for origin in ["http://127.0.0.1:2", "null"] {
+        let err = connect_from(&server, origin).await.err().unwrap_or_else(|| panic!("{origin} was let in"));
+        let tokio_tungstenite::tungstenite::Error::Http(resp) = err else { panic!("{origin}: {err}") };
+        assert_eq!(resp.status(), 403, "{origin}");
+        let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).expect("JSON error body");
+        assert_eq!(body["code"], "origin_not_allowed", "{body}");
+        assert!(body["error"].as_str().unwrap_or("").contains(origin), "{body}");
+    }
+    let (_, body) = server.get("/ws");
+    assert!(!body.contains("origin_not_allowed"), "requests without Origin are not refused: {body}");
+    assert_eq!(server.metric("relay_ws_origin_refused_total"), 2);
+
+    // A listed origin, the relay's own origin and no Origin at all: the upgrade succeeds and
+    // the track plays exactly.
+    let own = server.url();
+    let mut sockets = vec![
+        connect_from(&server, "http://127.0.0.1:1").await.expect("listed origin"),
+        connect_from(&server, &own).await.expect("same origin"),
+        connect(&server).await,
+    ];
+    for ws in &mut sockets {
+        let r = play_all(ws, &id, "pcm_s16", true).await;
+        assert_eq!(r.end["type"], "audio_stream_end", "{}", r.end);
+        assert_eq!(r.samples.len(), tone.len());
+    }
+    assert_eq!(server.metric("relay_ws_origin_refused_total"), 2);
+}

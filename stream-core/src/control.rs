@@ -69,6 +69,9 @@ pub enum ErrorCode {
     NotOgg,
     /// Audio that does not decode (a corrupt Ogg page or Opus packet, a malformed frame).
     CorruptAudio,
+    /// The request comes from a web page whose origin the relay does not allow
+    /// (`--allow-origin`); HTTP 403 on the WebSocket upgrade.
+    OriginNotAllowed,
 }
 
 impl ErrorCode {
@@ -101,6 +104,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedSampleRate => "unsupported_sample_rate",
             ErrorCode::NotOgg => "not_ogg",
             ErrorCode::CorruptAudio => "corrupt_audio",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
         }
     }
 }
@@ -545,7 +549,9 @@ mod tests {
         let v: Value = serde_json::from_str(&end.to_json()).expect("json");
         assert_eq!(v["type"], "audio_stream_end");
         assert_eq!(v["data"]["total_samples"], 48_000);
-        for code in [ErrorCode::MalformedMessage, ErrorCode::MediaTruncated, ErrorCode::Internal] {
+        for code in
+            [ErrorCode::MalformedMessage, ErrorCode::MediaTruncated, ErrorCode::Internal, ErrorCode::OriginNotAllowed]
+        {
             assert_eq!(serde_json::to_value(code).expect("json"), Value::String(code.as_str().into()));
         }
     }
