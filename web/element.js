@@ -244,11 +244,11 @@ export class StreamPlayerElement extends HTMLElement {
   }
   stop() { this._player?.stop(); }
   seek(positionS) {
-    if (!this._player || !this._current) return;
-    if (!Number.isFinite(positionS) || positionS < 0) {
-      this._fail(problem('invalid_parameter', `cannot seek to ${positionS}`));
+    if (typeof positionS !== 'number' || !Number.isFinite(positionS) || positionS < 0) {
+      this._fail(problem('invalid_parameter', `cannot seek to ${String(positionS)}: give seconds from 0`));
       return;
     }
+    if (!this._player || !this._current) return;
     const d = this.duration;
     const s = d > 0 ? Math.min(positionS, Math.max(0, d - 0.05)) : positionS;
     this._positionS = s;

@@ -92,7 +92,8 @@ class StreamProcessor extends AudioWorkletProcessor {
         replyTo.postMessage({ t: 'memory', id: m.id, wasmBytes: this.memory.buffer.byteLength });
         return;
       case 'poll': {
-        this.engine.update_stats();
+        // id 1: the page's stats (meter and spectrum); id 0: the Worker's acknowledgements.
+        if (m.id === 1) this.engine.update_stats(); else this.engine.update_transport_stats();
         replyTo.postMessage({ t: 'stats', id: m.id, stats: Array.from(this.stats), refused: this.refused, sampleRate, dspMsgFrame: this.dspMsgFrame });
         return;
       }

@@ -297,8 +297,25 @@ impl WasmEngine {
     }
 
     /// Refreshes the stats array (see [`stat`]) at [`Self::stats_ptr`]. It reads and restarts
-    /// the level meter and computes the spectrum (one FFT): call it at the UI's rate.
+    /// the level meter and computes the spectrum (one FFT): call it at the UI's rate. Other
+    /// readers (the Worker's acknowledgements) use [`Self::update_transport_stats`], which leaves
+    /// the meter's interval running.
     pub fn update_stats(&mut self) {
+        self.update_transport_stats();
+        let v = &mut self.stats;
+        let levels = self.enhancer.take_levels();
+        v[stat::PEAK_L] = levels.peak[0] as f64;
+        v[stat::PEAK_R] = levels.peak[1] as f64;
+        v[stat::RMS_L] = levels.rms[0] as f64;
+        v[stat::RMS_R] = levels.rms[1] as f64;
+        self.enhancer.spectrum(&mut self.bands);
+        for (dst, &b) in v[stat::SPECTRUM..stat::SPECTRUM + BANDS].iter_mut().zip(&self.bands) {
+            *dst = b as f64;
+        }
+    }
+
+    /// Refreshes everything but the level meter and the spectrum.
+    pub fn update_transport_stats(&mut self) {
         let s = self.engine.stats();
         let v = &mut self.stats;
         v[stat::STATE] = self.engine.state() as u8 as f64;
@@ -334,19 +351,10 @@ impl WasmEngine {
         v[stat::LOUDNESS_MOMENTARY] = d.momentary_lufs;
         v[stat::LOUDNESS_SHORT_TERM] = d.short_term_lufs;
         v[stat::LOUDNESS_INTEGRATED] = d.integrated_lufs;
-        let levels = self.enhancer.take_levels();
-        v[stat::PEAK_L] = levels.peak[0] as f64;
-        v[stat::PEAK_R] = levels.peak[1] as f64;
-        v[stat::RMS_L] = levels.rms[0] as f64;
-        v[stat::RMS_R] = levels.rms[1] as f64;
         v[stat::DSP_SWITCHES] = d.switches as f64;
         v[stat::DSP_SWITCH_CLOCK] = d.switch_clock.map_or(-1.0, |c| c as f64);
         v[stat::DSP_LATENCY] = d.latency_frames as f64;
         v[stat::DSP_BLENDING] = if d.blending { 1.0 } else { 0.0 };
-        self.enhancer.spectrum(&mut self.bands);
-        for (dst, &b) in v[stat::SPECTRUM..stat::SPECTRUM + BANDS].iter_mut().zip(&self.bands) {
-            *dst = b as f64;
-        }
     }
 
     pub fn stats_ptr(&self) -> *const f64 {
