@@ -5,7 +5,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 
-.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-live clean
+.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -52,7 +52,7 @@ package: wasm
 test: lint test-native test-wasm test-e2e
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-live
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-widget bench-live
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -77,6 +77,11 @@ bench-dsp: build media
 bench-live: build media
 	@mkdir -p target/bench
 	cd tests && node bench/live.mjs | tee ../target/bench/live.txt
+
+# The npm widget: bytes shipped, memory while playing, first sound vs <audio>.
+bench-widget: build media package
+	@mkdir -p target/bench
+	cd tests && node bench/widget.mjs | tee ../target/bench/widget.txt
 
 bench-ttfa: build media
 	@mkdir -p target/bench

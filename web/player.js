@@ -156,6 +156,9 @@ export class StreamPlayer extends EventTarget {
     const ws = this.server.replace(/^http/, 'ws') + '/ws';
     worker.postMessage({ cmd: 'init', wsUrl: ws, port: channel.port2, startThresholdMs: this.opts.startThresholdMs, liveBufferMs: this.opts.liveBufferMs }, [channel.port2]);
     this._statsTimer = setInterval(() => node.port.postMessage({ t: 'poll', id: 1 }), this.opts.statsIntervalMs);
+    // Ready when the Worker runs (its script loaded, its Opus decoder set up): a play() right
+    // after init() then only waits for the network.
+    await this._opusSupported;
   }
 
   /**

@@ -11,8 +11,9 @@ use stream_core::dsp::{Enhancer, EnhancerConfig};
 use stream_core::engine::{Engine, EngineConfig, PushError, Transition};
 use wasm_bindgen::prelude::*;
 
-/// Largest wire frame the worklet accepts (the relay sends 20 ms frames of about 8 KB).
-pub const INPUT_CAPACITY_BYTES: usize = 256 * 1024;
+/// Largest wire frame the worklet accepts (library frames are 20 ms, about 8 KB; live frames
+/// 200 ms, 77 KB as pcm_f32 stereo).
+pub const INPUT_CAPACITY_BYTES: usize = 128 * 1024;
 /// Most frames one `render` call produces (a render quantum is 128).
 pub const MAX_RENDER_FRAMES: usize = stream_core::engine::MAX_RENDER_FRAMES;
 

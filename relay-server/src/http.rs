@@ -300,6 +300,10 @@ pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>)
             .default_service(web::to(not_found))
     })
     .workers(2)
+    // Audio frames are small and must leave at once: without this, Nagle's algorithm holds a
+    // frame that follows an unacknowledged one (the first Opus frame waited ~20 ms for the
+    // client's delayed ACK).
+    .tcp_nodelay(true)
     .listen(listener)?
     .run();
     Ok(server)
