@@ -228,6 +228,7 @@ export class StreamPlayerElement extends HTMLElement {
     this._queuedAfter.clear();
     if (!(await this.init())) return;
     try {
+      this._ownRequest = id;
       await p.play(id, { codec: this.codec, positionS: o.positionS || 0 });
     } catch (e) {
       if (p === this._player) this._fail(problem('engine_failed', String(e?.message || e)));
@@ -238,6 +239,13 @@ export class StreamPlayerElement extends HTMLElement {
   resume() { this._player?.resume(); }
   /** Play, pause or resume, as the play button does. */
   togglePlay() {
+    const ctx = this.context;
+    if (this._blocked && ctx) {
+      // The browser held audio back until a gesture: this press is that gesture. Playback was
+      // prepared meanwhile, so it starts now.
+      ctx.resume().catch(() => {});
+      return;
+    }
     if (['playing', 'buffering', 'connecting'].includes(this._state)) this.pause();
     else if (this._state === 'paused') this.resume();
     else this.play((this._shown ?? this._current)?.id);
@@ -601,7 +609,21 @@ export class StreamPlayerElement extends HTMLElement {
   _onPlayerError(d) {
     const code = d?.code || 'error';
     let error = d?.error || String(code);
-    if (code === 'audio_blocked') { this._fail({ code, error }, 'info'); return; }
+    if (code === 'audio_blocked') {
+      this._blocked = true;
+      const ctx = this.context;
+      if (ctx && !this._watchingContext) {
+        this._watchingContext = true;
+        ctx.addEventListener('statechange', () => {
+          if (ctx.state === 'running' && this._blocked) {
+            this._blocked = false;
+            if (this._ui.message.dataset.code === 'audio_blocked') this._hideMessage();
+          }
+        });
+      }
+      this._fail({ code, error }, 'info');
+      return;
+    }
     if (code === 'unknown_track') error = `The relay has no track ${JSON.stringify(this._current?.id ?? '')}: ${error}`;
     this._setState('error');
     this._fail({ code, error });
@@ -619,6 +641,12 @@ export class StreamPlayerElement extends HTMLElement {
       this._syncControls();
     }
     if (type === 'volumechange') this._syncControls();
+    if (type === 'play' && (detail.trackId || detail.streamId)) {
+      // Whoever started this programme: the element continues with the next track only after
+      // its own play(), not when a script drives the player directly.
+      this._owns = detail.trackId != null && detail.trackId === this._ownRequest;
+      this._ownRequest = null;
+    }
     if (type === 'play' || type === 'pause') this._updateMediaSession(false);
     this._fire(type, detail);
   }
@@ -657,7 +685,7 @@ export class StreamPlayerElement extends HTMLElement {
     }
     if (s.state === 'playing' || s.state === 'buffering') this._positionS = s.positionS;
     // The following track, queued near the end of this one so it starts gapless.
-    if (id && s.state === 'playing' && !this._queuedAfter.has(s.session) && this.duration - s.positionS < 15) {
+    if (this._owns && id && s.state === 'playing' && !this._queuedAfter.has(s.session) && this.duration - s.positionS < 15) {
       this._queuedAfter.add(s.session);
       const nextTrack = this._neighbour(1);
       if (nextTrack && !this.hasAttribute('no-advance')) this._player.queue(nextTrack.id, { codec: this.codec });

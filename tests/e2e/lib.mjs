@@ -36,11 +36,16 @@ export async function startRelay({ media = join(ROOT, 'media'), args = [], liste
 }
 
 /** Debian's Chromium, headless, with the flags this sandbox needs (TOOLCHAIN.md). */
-export async function launchChromium() {
+export async function launchChromium({ autoplay = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required',
+    // Playwright passes its own permissive autoplay switch by default.
+    ignoreDefaultArgs: ['--autoplay-policy=no-user-gesture-required'],
+    // autoplay: false applies the policy of a browser whose user has not interacted with the
+    // site yet (audio waits for a user gesture); headless Chromium would otherwise allow it.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+      `--autoplay-policy=${autoplay ? 'no-user-gesture-required' : 'document-user-activation-required'}`,
       '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
       '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
   });

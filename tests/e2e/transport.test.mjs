@@ -17,7 +17,9 @@ const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 before(async () => {
   media = makeToneLibrary(TONES);
-  relay = await startRelay({ media });
+  // The pages come from this relay while some players connect through a proxy or to another
+  // relay (other origins): every origin is allowed.
+  relay = await startRelay({ media, args: ['--allow-origin', '*'] });
   browser = await launchChromium();
   tracks = await (await fetch(relay.url + '/api/tracks')).json();
 });
@@ -192,7 +194,7 @@ test('a 3 s network stall with a full buffer causes no underrun and no error', a
 });
 
 test('the relay killed and restarted mid-play: reconnect and resume at the exact next sample', async () => {
-  const own = await startRelay({ media });
+  const own = await startRelay({ media, args: ['--allow-origin', '*'] });
   const port = new URL(own.url).port;
   const { page, errors } = await pageWithPlayer({ server: own.url });
   const aId = (await (await fetch(own.url + '/api/tracks')).json()).find((t) => t.file_name === 'a440.wav').id;
@@ -209,7 +211,7 @@ test('the relay killed and restarted mid-play: reconnect and resume at the exact
   own.kill();
   await own.exited;
   await sleep(700);
-  const again = await startRelay({ media, listen: `127.0.0.1:${port}` });
+  const again = await startRelay({ media, listen: `127.0.0.1:${port}`, args: ['--allow-origin', '*'] });
   const rec = await collectRecording(page);
   const s = await stats(page);
   const reconnects = await page.evaluate(() => window.__reconnects);

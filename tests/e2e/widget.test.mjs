@@ -25,6 +25,7 @@ const HOST_PAGE = (relayUrl, attrs) => `<!doctype html>
   const el = document.querySelector('stream-player');
   for (const t of ['play', 'pause', 'ended', 'error', 'statechange', 'firstaudio', 'presetapplied', 'tracksloaded', 'ready'])
     el.addEventListener(t, (e) => window.__events.push({ type: t, detail: t === 'ready' ? null : e.detail, at: performance.now() }));
+  el.addEventListener('error', (e) => console.log('stream-player-error ' + e.detail.code));
   let stats = 0;
   el.addEventListener('stats', () => { stats++; window.__statsEvents = stats; });
   window.el = el;
@@ -245,4 +246,31 @@ test('bad input: the element shows a clear message and fires error with a code, 
     await page.close();
   } finally { strict.stop(); }
   console.log(`E2E widget bad input: ${seen.join(' | ')}`);
+});
+
+test('a browser that blocks audio until a gesture: the element says so, and the next press plays', async () => {
+  const strictBrowser = await launchChromium({ autoplay: false });
+  try {
+    const track = trackByFile(tracks, 'aurora-48k.flac');
+    writeFileSync(join(pkg.dir, 'gesture.html'), HOST_PAGE(relay.url, `track="${track.id}" preset="off" autoplay`));
+    const page = await strictBrowser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    // The element's autoplay asks for audio without any gesture (the test evaluates nothing in
+    // the page before: Playwright's evaluate counts as a gesture).
+    const blocked = page.waitForEvent('console', { predicate: (m) => m.text() === 'stream-player-error audio_blocked', timeout: 15000 });
+    await page.goto(`${host.url}/gesture.html`);
+    await blocked;
+    const shown = await page.$eval('stream-player', (el) => ({ text: el.shadowRoot.querySelector('.message').textContent, hidden: el.shadowRoot.querySelector('.message').hidden, ctx: el.context.state }));
+    assert.equal(shown.hidden, false);
+    assert.match(shown.text, /blocked audio/);
+    assert.equal(shown.ctx, 'suspended');
+    // The user presses the play button: a real gesture.
+    await page.click('stream-player button.play');
+    await page.waitForFunction(() => window.el.context.state === 'running' && window.el.state === 'playing' && window.el.stats.positionS > 0.5);
+    const after = await page.$eval('stream-player', (el) => el.shadowRoot.querySelector('.message').hidden);
+    assert.equal(after, true, 'the message is gone once audio runs');
+    console.log(`E2E widget autoplay policy: "${shown.text}"; one press later: playing`);
+    assert.deepEqual(errors, []);
+  } finally { await strictBrowser.close(); }
 });
