@@ -40,7 +40,8 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
 fi
 
 # --- npm packages of the browser tests -------------------------------------------------------
-if [ ! -d tests/node_modules/playwright-core ]; then
+# (again whenever tests/package-lock.json is newer than what was installed)
+if [ ! -f tests/node_modules/.package-lock.json ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
   log "npm ci in tests/"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -5,7 +5,7 @@
 // - play() to the first non-silent block at an AnalyserNode the page attached through the API,
 //   against a plain <audio> element playing a static Ogg file from the same server, same run.
 // Prints BENCH lines.
-import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ROOT, startRelay, launchChromium, serveStatic, installPackage, trackByFile } from '../e2e/lib.mjs';
@@ -163,3 +163,4 @@ console.log(`BENCH widget_vs_audio_element_ttfa_ratio ${f(median(widget) / media
 await browser.close();
 relay.stop();
 await host.close();
+rmSync(pkg.dir, { recursive: true, force: true });

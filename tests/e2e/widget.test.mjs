@@ -6,7 +6,7 @@
 // recorder and an AnalyserNode the page attached through the API listen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, copyFileSync } from 'node:fs';
+import { writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ROOT, startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, trackByFile,
@@ -43,7 +43,7 @@ before(async () => {
   tracks = await (await fetch(relay.url + '/api/tracks')).json();
   browser = await launchChromium();
 });
-after(async () => { await browser?.close(); relay?.stop(); await host?.close(); });
+after(async () => { await browser?.close(); relay?.stop(); await host?.close(); rmSync(pkg.dir, { recursive: true, force: true }); });
 
 async function hostPage(name, attrs) {
   writeFileSync(join(pkg.dir, name), HOST_PAGE(relay.url, attrs));
