@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
@@ -44,20 +42,8 @@ impl Reply {
 
 /// A raw HTTP/1.0 request with a method and extra header lines.
 fn exchange(server: &Server, method: &str, path: &str, headers: &[&str]) -> Reply {
-    let mut s = TcpStream::connect(&server.addr).expect("connect");
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\n", server.addr);
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).expect("read");
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
-    let head = String::from_utf8_lossy(&resp[..split]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Reply { status, head, body: resp[split + 4..].to_vec() }
+    let (status, head, body) = server.request_method(method, path, headers);
+    Reply { status, head: head.to_ascii_lowercase(), body }
 }
 
 fn get(server: &Server, path: &str, origin: &str) -> Reply {

@@ -83,10 +83,15 @@ impl Server {
         (status, body)
     }
 
-    /// A raw HTTP/1.0 request with extra header lines: (status, headers, body bytes).
+    /// A raw HTTP/1.0 GET with extra header lines: (status, headers, body bytes).
     pub fn request(&self, path: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+        self.request_method("GET", path, headers)
+    }
+
+    /// [`Server::request`] with another method (HEAD, OPTIONS, ...).
+    pub fn request_method(&self, method: &str, path: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
-        let mut req = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n", self.addr);
+        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\n", self.addr);
         for h in headers {
             req.push_str(h);
             req.push_str("\r\n");
