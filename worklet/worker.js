@@ -223,6 +223,11 @@ function openSocket() {
     switch (msg.type) {
       case 'audio_stream_start': onStreamStart(d); break;
       case 'audio_stream_end':
+        if (d.reason === 'server_shutdown') {
+          // The relay restarts: the socket closes next, and the reconnect resumes exactly here.
+          toMain('serverclosing', d);
+          break;
+        }
         if (d.session === session) streamEnded = true;
         worklet.postMessage({ t: 'end', session: d.session, totalSamples: d.total_samples });
         toMain('stream_end', d);

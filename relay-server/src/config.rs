@@ -74,6 +74,25 @@ pub struct Config {
         value_parser = crate::origin::parse_allow_origin,
     )]
     pub allow_origins: Vec<String>,
+    /// Seconds between heartbeat pings on `/ws`.
+    #[arg(long, env = "RELAY_WS_PING_INTERVAL_S", default_value_t = 20)]
+    pub ws_ping_interval_s: u64,
+    /// A `/ws` peer that sends nothing (not even a pong) this many seconds is closed with 1001.
+    #[arg(long, env = "RELAY_WS_TIMEOUT_S", default_value_t = 60)]
+    pub ws_timeout_s: u64,
+    /// Messages per second one `/ws` connection may send (bursts of twice as many); more close
+    /// it with 1008 and `too_many_messages`.
+    #[arg(long, env = "RELAY_MAX_MESSAGES_PER_S", default_value_t = 100)]
+    pub max_messages_per_s: u32,
+    /// PEM certificate chain: serve HTTPS and WSS (with `--tls-key`) instead of plain HTTP.
+    #[arg(long, env = "RELAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "RELAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// On SIGTERM or SIGINT, how long connections get to be told and to close, seconds.
+    #[arg(long, env = "RELAY_SHUTDOWN_GRACE_S", default_value_t = 5)]
+    pub shutdown_grace_s: u64,
 }
 
 impl Config {

@@ -30,6 +30,8 @@ pub struct AppState {
     pub live: Arc<crate::live::LiveRegistry>,
     /// Port of the Icecast-compatible source listener, if it runs.
     pub ingest_port: Option<u16>,
+    /// `true` once the server shuts down (SIGTERM): every `/ws` connection is told and closed.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// An HTTP error with a stable code: `{"code": ..., "error": ...}`.
@@ -241,9 +243,42 @@ fn cors(state: web::Data<AppState>) -> Cors {
         .block_on_origin_mismatch(false)
 }
 
+/// The TLS configuration of `--tls-cert`/`--tls-key` (rustls with ring; TLS 1.2 and 1.3).
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} {}: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad("cannot read the certificate", cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("cannot parse the certificate", cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in", cert, &"no PEM CERTIFICATE block"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("cannot read the private key", key, &e))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("certificate and key: {e}")))
+}
+
 /// Scans the library and binds the server to `listener` (and the Icecast source port to
-/// `ingest`). Returns the server future; call it inside the actix system.
-pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>) -> std::io::Result<Server> {
+/// `ingest`). Returns the server future (call it inside the actix system) and the state, whose
+/// `shutdown` tells every connection that the server stops. The server does not handle signals
+/// itself: the binary does (see `relay-server.rs`).
+pub fn build(
+    config: Config,
+    listener: TcpListener,
+    ingest: Option<TcpListener>,
+) -> std::io::Result<(Server, Arc<AppState>)> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        _ => None,
+    };
     let library = Library::scan(&config.media)?;
     tracing::info!(tracks = library.tracks().len(), media = %config.media.display(), "library scanned");
     let cache = Arc::new(PacketCache::new(config.cache_mb * 1024 * 1024));
@@ -260,7 +295,9 @@ pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>)
         opus_pre_skip,
         live,
         ingest_port,
+        shutdown: tokio::sync::watch::channel(false).0,
     }));
+    let shared = state.clone().into_inner();
     if let Some(ingest) = ingest {
         actix_web::rt::spawn(crate::icecast::serve(state.clone().into_inner(), ingest));
     }
@@ -304,7 +341,12 @@ pub fn build(config: Config, listener: TcpListener, ingest: Option<TcpListener>)
     // frame that follows an unacknowledged one (the first Opus frame waited ~20 ms for the
     // client's delayed ACK).
     .tcp_nodelay(true)
-    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(shared.config.shutdown_grace_s.max(1));
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
     .run();
-    Ok(server)
+    Ok((server, shared))
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decode;
 pub mod http;
+pub mod hygiene;
 pub mod icecast;
 pub mod library;
 pub mod live;

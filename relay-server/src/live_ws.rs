@@ -12,6 +12,7 @@ use stream_core::STREAM_SAMPLE_RATE;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::AppState;
+use crate::hygiene::{shutdown_close, Guard, Tick};
 use crate::live::{start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES};
 
 /// How a live loop ended.
@@ -74,6 +75,7 @@ pub async fn listen(
     state: &Arc<AppState>,
     ws: &mut Session,
     incoming: &mut AggregatedMessageStream,
+    hygiene: &mut Guard,
     stream_id: &str,
     token: &str,
     codec: Codec,
@@ -123,6 +125,12 @@ pub async fn listen(
         tokio::select! {
             biased;
             m = incoming.recv() => {
+                hygiene.seen();
+                if matches!(m, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) && !hygiene.admit() {
+                    let why = format!("more than {} messages per second", hygiene.rate());
+                    let _ = send(ws, &ServerMessage::error(session, ErrorCode::TooManyMessages, why)).await;
+                    return Outcome::Close(hygiene.rate_close());
+                }
                 match m {
                     None => return Outcome::Gone,
                     Some(Err(ProtocolError::Overflow)) => return close(CloseCode::Size, "message too big"),
@@ -177,6 +185,20 @@ pub async fn listen(
                     Err(RecvError::Closed) => return Outcome::Continue,
                 }
             }
+            t = hygiene.tick() => match t {
+                Tick::Ping => { if ws.ping(b"").await.is_err() { return Outcome::Gone; } }
+                Tick::TimedOut => return Outcome::Close(hygiene.timeout_close()),
+                Tick::Shutdown => {
+                    let m = ServerMessage::AudioStreamEnd {
+                        session,
+                        total_samples: next_pos,
+                        duration: next_pos as f64 / STREAM_SAMPLE_RATE as f64,
+                        reason: Some("server_shutdown".into()),
+                    };
+                    let _ = send(ws, &m).await;
+                    return Outcome::Close(shutdown_close());
+                }
+            },
         }
     }
 }
@@ -222,6 +244,7 @@ async fn finish(ws: &mut Session, session: u32, ev: LiveEvent) -> Outcome {
             session,
             total_samples,
             duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+            reason: None,
         },
         LiveEvent::Error { code, message } => ServerMessage::error(session, code, message),
         LiveEvent::Frame(_) => return Outcome::Continue,
@@ -238,6 +261,7 @@ pub async fn publish(
     state: &Arc<AppState>,
     ws: &mut Session,
     incoming: &mut AggregatedMessageStream,
+    hygiene: &mut Guard,
     msg: ClientMessage,
 ) -> Outcome {
     let ClientMessage::Publish { stream_id, token, codec, channels, sample_rate } = msg else {
@@ -287,7 +311,28 @@ pub async fn publish(
     let mut expected = 0u64;
     let mut pcm = vec![0f32; 5760 * channels as usize];
     loop {
-        let m = incoming.recv().await;
+        // A producer's pace is checked against real time (producer_too_fast), not counted here.
+        let m = tokio::select! {
+            m = incoming.recv() => m,
+            t = hygiene.tick() => {
+                match t {
+                    Tick::Ping => {
+                        if ws.ping(b"").await.is_err() {
+                            return Outcome::Gone;
+                        }
+                    }
+                    Tick::TimedOut => return Outcome::Close(hygiene.timeout_close()),
+                    Tick::Shutdown => {
+                        let why = "the server is shutting down: this stream ends here";
+                        producer.fail(&IngestError::new(ErrorCode::ServerShutdown, why));
+                        let _ = send(ws, &ServerMessage::error(stream.session, ErrorCode::ServerShutdown, why)).await;
+                        return Outcome::Close(shutdown_close());
+                    }
+                }
+                continue;
+            }
+        };
+        hygiene.seen();
         let bytes = match m {
             None => return Outcome::Gone,
             Some(Err(ProtocolError::Overflow)) => {
@@ -316,6 +361,7 @@ pub async fn publish(
                             session: stream.session,
                             total_samples,
                             duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+                            reason: None,
                         };
                         return if send(ws, &m).await { Outcome::Continue } else { Outcome::Gone };
                     }

@@ -19,6 +19,7 @@ use stream_core::STREAM_SAMPLE_RATE;
 
 use crate::decode::{start_pcm, StreamEvent, StreamJob};
 use crate::http::AppState;
+use crate::hygiene::{shutdown_close, Guard, Tick};
 use crate::opus_stream::{start_opus, OpusSettings, OpusSource, PACKETS_PER_FRAME, PACKET_FRAMES};
 
 /// Default largest WebSocket message (`--max-message-bytes`); beyond it the connection closes
@@ -81,6 +82,7 @@ enum Step {
     Incoming(Option<Result<AggregatedMessage, ProtocolError>>),
     Decoded(Option<StreamEvent>),
     Tick,
+    Guard(Tick),
 }
 
 /// `GET /ws`: upgrades and spawns the session task. A browser page of an origin the relay does
@@ -122,6 +124,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     let mut queued: Option<(Request, u64)> = None;
     let mut next_session: u32 = 1;
     let mut close_reason: Option<CloseReason> = None;
+    let mut guard = Guard::new(&state.config, state.shutdown.subscribe());
     loop {
         let now = Instant::now();
         let wait = playback.as_ref().map(|p| p.wait(now, window_frames));
@@ -134,10 +137,44 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                 m = stream.recv() => Step::Incoming(m),
                 e = async move { match rx { Some(rx) => rx.recv().await, None => None } }, if can_pull => Step::Decoded(e),
                 _ = tokio::time::sleep(sleep_for.unwrap_or_default()), if sleep_for.is_some() => Step::Tick,
+                t = guard.tick() => Step::Guard(t),
             }
         };
+        if let Step::Incoming(Some(Ok(m))) = &step {
+            let data = matches!(m, AggregatedMessage::Text(_) | AggregatedMessage::Binary(_));
+            if data && !guard.admit() {
+                let why = format!("more than {} messages per second", guard.rate());
+                let _ = send_msg(&mut ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
+                close_reason = Some(guard.rate_close());
+                break;
+            }
+            guard.seen();
+        }
         match step {
             Step::Tick => {}
+            Step::Guard(Tick::Ping) => {
+                if ws.ping(b"").await.is_err() {
+                    break;
+                }
+            }
+            Step::Guard(Tick::TimedOut) => {
+                close_reason = Some(guard.timeout_close());
+                break;
+            }
+            Step::Guard(Tick::Shutdown) => {
+                // Whole frames only were sent; the client learns where they stop.
+                if let Some(p) = playback.take() {
+                    let m = ServerMessage::AudioStreamEnd {
+                        session: p.session,
+                        total_samples: p.next_pos,
+                        duration: p.next_pos as f64 / STREAM_SAMPLE_RATE as f64,
+                        reason: Some("server_shutdown".into()),
+                    };
+                    let _ = send_msg(&mut ws, &m).await;
+                }
+                close_reason = Some(shutdown_close());
+                break;
+            }
             Step::Incoming(None) => break,
             Step::Incoming(Some(Err(e))) => {
                 let (code, reason) = match e {
@@ -162,9 +199,18 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         current = None;
                         let outcome = match cmd {
                             ClientMessage::Listen { stream_id, token, codec } => {
-                                crate::live_ws::listen(&state, &mut ws, &mut stream, &stream_id, &token, codec).await
+                                crate::live_ws::listen(
+                                    &state,
+                                    &mut ws,
+                                    &mut stream,
+                                    &mut guard,
+                                    &stream_id,
+                                    &token,
+                                    codec,
+                                )
+                                .await
                             }
-                            publish => crate::live_ws::publish(&state, &mut ws, &mut stream, publish).await,
+                            publish => crate::live_ws::publish(&state, &mut ws, &mut stream, &mut guard, publish).await,
                         };
                         match outcome {
                             crate::live_ws::Outcome::Continue => {}
@@ -273,6 +319,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             session: p.session,
                             total_samples,
                             duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+                            reason: None,
                         };
                         // What the client still has to play of this stream: the queued one after it
                         // starts playing only then, so its send-ahead window starts then too.

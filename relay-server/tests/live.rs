@@ -513,3 +513,84 @@ async fn a_library_broadcast_is_the_track_sample_for_sample() {
     println!("broadcast from {first}: max |error| {max_err:e} over {} frames", n / 2);
     assert_eq!(max_err, 0.0, "the broadcast is the track's decode");
 }
+
+/// Reads one connection to its close after a SIGTERM: every binary frame whole and contiguous,
+/// then `audio_stream_end` with reason `server_shutdown` at the end of the last frame, then 1001.
+async fn read_to_shutdown_close(ws: &mut Ws, who: &str) -> (usize, u64) {
+    let mut frames = 0usize;
+    let mut next: Option<u64> = None;
+    let mut ended_at = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("close within 10 s") {
+            Some(Ok(Message::Binary(b))) => {
+                let (h, payload) = FrameHeader::parse(&b).unwrap_or_else(|e| panic!("{who}: a cut frame: {e}"));
+                assert_eq!(payload.len(), h.frame_count as usize * h.channels as usize * 4, "{who}: whole payload");
+                if let Some(n) = next {
+                    assert_eq!(h.sample_pos, n, "{who}: contiguous frames");
+                }
+                next = Some(h.sample_pos + h.frame_count as u64);
+                frames += 1;
+            }
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == "audio_stream_start" {
+                    continue;
+                }
+                assert_eq!(v["type"], "audio_stream_end", "{who}: {v}");
+                assert_eq!(v["data"]["reason"], "server_shutdown", "{who}: {v}");
+                ended_at = v["data"]["total_samples"].as_u64();
+            }
+            Some(Ok(Message::Close(f))) => {
+                let f = f.expect("a close frame with a code");
+                assert_eq!(f.code, CloseCode::Away, "{who}: 1001");
+                assert!(f.reason.contains("shutting down"), "{who}: {}", f.reason);
+                break;
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{who}: the connection ended without a close frame: {other:?}"),
+        }
+    }
+    let ended_at = ended_at.unwrap_or_else(|| panic!("{who}: no audio_stream_end before the close"));
+    assert_eq!(Some(ended_at), next, "{who}: the end is where the last whole frame ends");
+    (frames, ended_at)
+}
+
+#[tokio::test]
+async fn sigterm_tells_every_connection_and_cuts_no_frame() {
+    let mut s = server(&["--shutdown-grace-s", "5"]);
+    let c = create(&s, "{}");
+    let (id, publish, listen) = (field(&c, "stream_id"), field(&c, "publish_token"), field(&c, "listen_token"));
+    // A producer sending in real time, a live listener, and a library session playing a track.
+    let mut prod = producer(&s, &id, &publish).await;
+    let pos = produce(&mut prod, 0, 1.0, true).await;
+    let mut live = listener(&s, &id, &listen, "pcm_f32").await;
+    let mut lib = connect(&s).await;
+    let track = s.track_id("aurora-48k.flac");
+    send_json(&mut lib, json!({"type": "play", "data": {"track_id": track, "codec": "pcm_f32"}})).await;
+    let _ = produce(&mut prod, pos, 1.0, true).await;
+
+    let pid = s.child.id();
+    let t0 = Instant::now();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    let (lib_frames, lib_end) = read_to_shutdown_close(&mut lib, "library session").await;
+    let (live_frames, live_end) = read_to_shutdown_close(&mut live, "live listener").await;
+    // The producer is told, then closed with 1001.
+    let told = next_json(&mut prod).await;
+    assert_eq!(told["type"], "audio_stream_error", "{told}");
+    assert_eq!(told["data"]["code"], "server_shutdown", "{told}");
+    assert_eq!(close_code(&mut prod).await, Some(CloseCode::Away));
+    // And the server exits cleanly within its grace period.
+    let exit = loop {
+        if let Some(st) = s.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(8), "the server did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+    println!(
+        "SIGTERM: library session {lib_frames} whole frames to sample {lib_end}, live listener {live_frames} to {live_end}, producer told; exit {exit} after {:?}",
+        t0.elapsed()
+    );
+}

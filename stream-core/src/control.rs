@@ -72,6 +72,11 @@ pub enum ErrorCode {
     /// The request comes from a web page whose origin the relay does not allow
     /// (`--allow-origin`); HTTP 403 on the WebSocket upgrade.
     OriginNotAllowed,
+    /// The server is shutting down (SIGTERM): producers are told before their connection closes
+    /// with 1001; listeners get `audio_stream_end` with `reason: "server_shutdown"`.
+    ServerShutdown,
+    /// The connection sent more messages per second than the server takes (`--max-messages-per-s`).
+    TooManyMessages,
 }
 
 impl ErrorCode {
@@ -105,6 +110,8 @@ impl ErrorCode {
             ErrorCode::NotOgg => "not_ogg",
             ErrorCode::CorruptAudio => "corrupt_audio",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::ServerShutdown => "server_shutdown",
+            ErrorCode::TooManyMessages => "too_many_messages",
         }
     }
 }
@@ -177,8 +184,16 @@ pub const MAX_OPUS_BITRATE: u32 = 510_000;
 pub enum ServerMessage {
     /// A stream starts; binary frames of `session` follow.
     AudioStreamStart(StreamStart),
-    /// The stream ended normally after `total_samples` frames (from the track start).
-    AudioStreamEnd { session: u32, total_samples: u64, duration: f64 },
+    /// The stream ended after `total_samples` frames (from the track start): at its end, or
+    /// (`reason`: `server_shutdown`) where the server stopped sending. Absent `reason`: the end of
+    /// the track or live stream.
+    AudioStreamEnd {
+        session: u32,
+        total_samples: u64,
+        duration: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Something went wrong; `session` is 0 when the error is not about a stream.
     AudioStreamError { session: u32, code: ErrorCode, error: String },
     /// Answer to `ping`.
@@ -545,13 +560,18 @@ mod tests {
         assert_eq!(v["type"], "audio_stream_error");
         assert_eq!(v["data"]["code"], "unknown_track");
         assert_eq!(v["data"]["session"], 4);
-        let end = ServerMessage::AudioStreamEnd { session: 1, total_samples: 48_000, duration: 1.0 };
+        let end = ServerMessage::AudioStreamEnd { session: 1, total_samples: 48_000, duration: 1.0, reason: None };
         let v: Value = serde_json::from_str(&end.to_json()).expect("json");
         assert_eq!(v["type"], "audio_stream_end");
         assert_eq!(v["data"]["total_samples"], 48_000);
-        for code in
-            [ErrorCode::MalformedMessage, ErrorCode::MediaTruncated, ErrorCode::Internal, ErrorCode::OriginNotAllowed]
-        {
+        for code in [
+            ErrorCode::MalformedMessage,
+            ErrorCode::MediaTruncated,
+            ErrorCode::Internal,
+            ErrorCode::OriginNotAllowed,
+            ErrorCode::ServerShutdown,
+            ErrorCode::TooManyMessages,
+        ] {
             assert_eq!(serde_json::to_value(code).expect("json"), Value::String(code.as_str().into()));
         }
     }

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use relay_server::Config;
@@ -22,14 +24,44 @@ async fn main() -> anyhow::Result<()> {
         a => Some(TcpListener::bind(a).map_err(|e| anyhow::anyhow!("cannot listen on {a} (--ingest-listen): {e}"))?),
     };
     let ingest_addr = ingest.as_ref().map(|l| l.local_addr()).transpose()?;
+    let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     relay_server::raise_fd_limit();
-    let server = relay_server::http::build(config, listener, ingest)?;
+    let (server, state) = relay_server::http::build(config, listener, ingest)?;
     // Tests and scripts read this line to learn the ports.
     match ingest_addr {
-        Some(i) => println!("relay-server listening on http://{addr} (Icecast source port http://{i})"),
-        None => println!("relay-server listening on http://{addr}"),
+        Some(i) => println!("relay-server listening on {scheme}://{addr} (Icecast source port http://{i})"),
+        None => println!("relay-server listening on {scheme}://{addr}"),
     }
     std::io::stdout().flush()?;
+
+    // Graceful shutdown on SIGTERM or SIGINT: every /ws connection is told (listeners get
+    // audio_stream_end with reason server_shutdown after their last whole frame, producers
+    // server_shutdown) and closed with 1001; then the server stops, waiting for requests in
+    // flight up to the grace period.
+    let handle = server.handle();
+    let grace = Duration::from_secs(state.config.shutdown_grace_s.max(1));
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let open = state.metrics.sessions_active.load(Ordering::Relaxed);
+        tracing::info!(signal = which, connections = open, "shutting down");
+        let _ = state.shutdown.send(true);
+        let t0 = Instant::now();
+        while state.metrics.sessions_active.load(Ordering::Relaxed) > 0 && t0.elapsed() < grace {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = state.metrics.sessions_active.load(Ordering::Relaxed);
+        tracing::info!(told = open, left, ms = t0.elapsed().as_millis() as u64, "connections closed");
+        handle.stop(true).await;
+    });
     server.await?;
+    eprintln!("relay-server stopped");
     Ok(())
 }

@@ -55,7 +55,8 @@ impl Server {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read listening line");
         // "relay-server listening on http://ADDR (Icecast source port http://ADDR)"
-        let mut urls = line.split("http://").skip(1).map(|u| u.split([' ', ')', '\n']).next().unwrap_or("").to_owned());
+        // (https:// with --tls-cert)
+        let mut urls = line.split("://").skip(1).map(|u| u.split([' ', ')', '\n']).next().unwrap_or("").to_owned());
         let addr = urls
             .next()
             .filter(|a| a.contains(':'))
