@@ -116,6 +116,18 @@ async fn track(state: web::Data<AppState>, id: web::Path<String>) -> Result<Http
 /// `GET /api/tracks/{id}/original`: the file itself, with Range support (206, 416).
 async fn original(state: web::Data<AppState>, id: web::Path<String>) -> Result<NamedFile, ApiError> {
     let t = find(&state, &id)?;
+    // The scan kept only files inside the media folder; one replaced by a link since is not served.
+    let inside = match (t.path.canonicalize(), state.config.media.canonicalize()) {
+        (Ok(real), Ok(root)) => real.starts_with(root),
+        _ => false,
+    };
+    if !inside {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: ErrorCode::UnknownTrack,
+            error: "file unavailable: it is no longer inside the media folder".into(),
+        });
+    }
     NamedFile::open_async(&t.path).await.map_err(|e| ApiError {
         status: StatusCode::NOT_FOUND,
         code: ErrorCode::UnknownTrack,

@@ -62,14 +62,15 @@ impl Guard {
         self.last_seen = Instant::now();
     }
 
-    /// Counts one text or binary message; `false` when it is over the rate.
-    pub fn admit(&mut self) -> bool {
+    /// Counts a message costing `cost` (1 for a command, less for cheap ones); `false` when it
+    /// is over the rate.
+    pub fn admit(&mut self, cost: f64) -> bool {
         self.seen();
         let now = self.last_seen;
         self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * self.rate).min(self.burst);
         self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= cost {
+            self.tokens -= cost;
             true
         } else {
             false

@@ -126,7 +126,12 @@ pub async fn listen(
             biased;
             m = incoming.recv() => {
                 hygiene.seen();
-                if matches!(m, Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))) && !hygiene.admit() {
+                let cost = match &m {
+                    Some(Ok(AggregatedMessage::Text(t))) if crate::session::is_ack(t) => 0.1,
+                    Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_))) => 1.0,
+                    _ => 0.0,
+                };
+                if cost > 0.0 && !hygiene.admit(cost) {
                     let why = format!("more than {} messages per second", hygiene.rate());
                     let _ = send(ws, &ServerMessage::error(session, ErrorCode::TooManyMessages, why)).await;
                     return Outcome::Close(hygiene.rate_close());

@@ -112,6 +112,11 @@ pub async fn ws_route(
     Ok(response)
 }
 
+/// Whether a text message is an `ack` (a cheap look at its type, before the full parse).
+pub(crate) fn is_ack(text: &str) -> bool {
+    text.len() < 256 && text.contains(r#""type":"ack""#)
+}
+
 async fn send_msg(ws: &mut Session, msg: &ServerMessage) -> bool {
     ws.text(msg.to_json()).await.is_ok()
 }
@@ -125,6 +130,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     let mut next_session: u32 = 1;
     let mut close_reason: Option<CloseReason> = None;
     let mut guard = Guard::new(&state.config, state.shutdown.subscribe());
+    let (mut frames_sent, mut acks) = (0u64, 0u64);
     loop {
         let now = Instant::now();
         let wait = playback.as_ref().map(|p| p.wait(now, window_frames));
@@ -141,14 +147,27 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             }
         };
         if let Step::Incoming(Some(Ok(m))) = &step {
-            let data = matches!(m, AggregatedMessage::Text(_) | AggregatedMessage::Binary(_));
-            if data && !guard.admit() {
+            guard.seen();
+            // Acks: a client may acknowledge every frame it gets (relay-client does, as fast as it
+            // stores them); only acks beyond that count.
+            let cost = match m {
+                AggregatedMessage::Text(t) if is_ack(t) => {
+                    acks += 1;
+                    if acks <= frames_sent + 64 {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                }
+                AggregatedMessage::Text(_) | AggregatedMessage::Binary(_) => 1.0,
+                _ => 0.0,
+            };
+            if cost > 0.0 && !guard.admit(cost) {
                 let why = format!("more than {} messages per second", guard.rate());
                 let _ = send_msg(&mut ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
                 close_reason = Some(guard.rate_close());
                 break;
             }
-            guard.seen();
         }
         match step {
             Step::Tick => {}
@@ -287,6 +306,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         p.first_send.get_or_insert_with(Instant::now);
                         p.next_pos = sample_pos + (samples.len() / p.channels as usize) as u64;
                         state.metrics.count_frame(p.frame_buf.len());
+                        frames_sent += 1;
                         if ws.binary(p.frame_buf.clone()).await.is_err() {
                             break;
                         }
@@ -310,6 +330,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         p.next_pos = ((first_packet + packets.len() as u64) * PACKET_FRAMES)
                             .saturating_sub(p.job.pre_skip as u64);
                         state.metrics.count_frame(p.frame_buf.len());
+                        frames_sent += 1;
                         if ws.binary(p.frame_buf.clone()).await.is_err() {
                             break;
                         }
