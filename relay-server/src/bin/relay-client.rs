@@ -98,6 +98,22 @@ enum Cmd {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// Soak: thousands of connect/play/disconnect cycles with random timing (abrupt drops,
+    /// stops, seeks, pauses, bad input, HTTP Ogg), then the server's file descriptors, threads,
+    /// sessions and RSS before and after, against stated margins (exit 1 beyond them).
+    Soak {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 3000)]
+        cycles: u64,
+        /// Cycles running at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Publishes WAV or raw PCM from a file or stdin (`-`) to a live stream in real time, as a
     /// speech synthesizer's output piped in: `espeak-ng --stdout "Hello" | relay-client publish
     /// --stream ID --token T --input -`.
@@ -133,18 +149,22 @@ fn ws_url(server: &str) -> String {
     }
 }
 
-async fn list(server: &str) -> anyhow::Result<()> {
-    // A tiny HTTP/1.0 GET: keeps the client free of an HTTP stack for one call.
-    let base = server.trim_end_matches('/');
-    let host = base.strip_prefix("http://").context("list needs an http:// server URL")?;
-    let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connect {host}"))?;
+/// A tiny HTTP/1.0 GET of `path` on an http:// server: the body (keeps the client free of an
+/// HTTP stack for the few calls it makes).
+async fn http_get(server: &str, path: &str) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(format!("GET /api/tracks HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let base = server.trim_end_matches('/');
+    let host = base.strip_prefix("http://").context("an http:// server URL is needed")?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connect {host}"))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
     let mut body = Vec::new();
     stream.read_to_end(&mut body).await?;
     let text = String::from_utf8_lossy(&body);
-    let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    println!("{json}");
+    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+async fn list(server: &str) -> anyhow::Result<()> {
+    println!("{}", http_get(server, "/api/tracks").await?);
     Ok(())
 }
 
@@ -603,7 +623,7 @@ async fn publish(
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = if matches!(cli.cmd, Cmd::Load { .. }) {
+    let rt = if matches!(cli.cmd, Cmd::Load { .. } | Cmd::Soak { .. }) {
         relay_server::raise_fd_limit();
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?
     } else {
@@ -630,6 +650,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::List { server } => list(&server).await,
+        Cmd::Soak { server, server_pid, cycles, concurrency, seed } => {
+            soak::run(&server, server_pid, cycles, concurrency, seed).await
+        }
         Cmd::Fetch { server, track, codec, position_s, bitrate, profile, out } => {
             fetch(&server, &track, &codec, position_s, bitrate, profile, &out).await
         }
@@ -976,5 +999,241 @@ mod load {
             println!("SERVER rss_baseline={rss0} rss_loaded={rss1} rss_per_listener_bytes={per:.0} cpu_ms_per_listener_minute={cpu_ms:.2}");
         }
         Ok(())
+    }
+}
+
+mod soak {
+    //! `relay-client soak`: connect/play/disconnect cycles with random timing, and the server's
+    //! resources before and after.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// Margins the server must be back within after the run.
+    const FD_MARGIN: i64 = 4;
+    const THREAD_MARGIN: i64 = 2;
+    const RSS_MARGIN_KIB: i64 = 16 * 1024;
+
+    #[derive(Debug, Clone, Copy)]
+    struct Usage {
+        fds: i64,
+        threads: i64,
+        rss_kib: i64,
+        sessions: i64,
+    }
+
+    async fn usage(server: &str, pid: u32) -> anyhow::Result<Usage> {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as i64;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |k: &str| -> i64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(-1)
+        };
+        let metrics = super::http_get(server, "/metrics").await?;
+        let sessions = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("relay_sessions_active "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1);
+        Ok(Usage { fds, threads: field("Threads:"), rss_kib: field("VmRSS:"), sessions })
+    }
+
+    fn print(when: &str, u: &Usage) {
+        println!("SOAK {when} fds={} threads={} sessions={} rss_kib={}", u.fds, u.threads, u.sessions, u.rss_kib);
+    }
+
+    /// xorshift64*: reproducible randomness from `--seed`.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// One cycle; `Ok(kind)` when it went as a client expects.
+    async fn cycle(
+        server: &str,
+        ws_url: &str,
+        tracks: &[(String, f64)],
+        rng: &mut Rng,
+    ) -> anyhow::Result<&'static str> {
+        let (id, dur) = &tracks[rng.below(tracks.len() as u64) as usize];
+        let codec = ["pcm_s16", "pcm_f32", "opus"][rng.below(3) as usize];
+        let kind = rng.below(6);
+        if kind == 5 {
+            // HTTP Ogg, read a little, drop.
+            let host = server.trim_end_matches('/').trim_start_matches("http://").to_owned();
+            let mut s = tokio::net::TcpStream::connect(&host).await?;
+            s.write_all(format!("GET /api/tracks/{id}/stream.ogg HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await??;
+            anyhow::ensure!(n > 0, "no Ogg bytes");
+            return Ok("http_drop");
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        if kind == 4 {
+            // Bad input, then a normal close.
+            ws.send(Message::text("{not json")).await?;
+            ws.send(Message::binary(vec![0u8; 64])).await?;
+            let mut errors = 0;
+            while errors < 2 {
+                match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+                    Some(Ok(Message::Text(t))) if t.contains("audio_stream_error") => errors += 1,
+                    Some(Ok(_)) => {}
+                    other => anyhow::bail!("bad input: {other:?}"),
+                }
+            }
+            ws.close(None).await?;
+            return Ok("bad_input");
+        }
+        let pos = rng.below((*dur as u64).max(1)) as f64 * 0.5;
+        ws.send(Message::text(
+            json!({"type": "play", "data": {"track_id": id, "codec": codec, "position_s": pos}}).to_string(),
+        ))
+        .await?;
+        let read_for = Duration::from_millis(rng.below(400));
+        let t0 = Instant::now();
+        let mut frames = 0;
+        while t0.elapsed() < read_for || frames == 0 {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+                Some(Ok(Message::Binary(_))) => frames += 1,
+                Some(Ok(Message::Text(t))) if t.contains("audio_stream_error") => anyhow::bail!("{t}"),
+                Some(Ok(Message::Text(t))) if t.contains("audio_stream_end") => break,
+                Some(Ok(_)) => {}
+                other => anyhow::bail!("play: {other:?}"),
+            }
+        }
+        match kind {
+            0 => Ok("abrupt_drop"), // dropped without a close frame
+            1 => {
+                ws.send(Message::text(r#"{"type":"stop"}"#)).await?;
+                ws.close(None).await?;
+                Ok("stop_close")
+            }
+            2 => {
+                let to = rng.below((*dur as u64).max(1)) as f64;
+                ws.send(Message::text(json!({"type": "seek", "data": {"position_s": to}}).to_string())).await?;
+                tokio::time::sleep(Duration::from_millis(rng.below(100))).await;
+                Ok("seek_drop")
+            }
+            _ => {
+                ws.send(Message::text(r#"{"type":"pause"}"#)).await?;
+                tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+                ws.send(Message::text(r#"{"type":"resume"}"#)).await?;
+                ws.close(None).await?;
+                Ok("pause_resume_close")
+            }
+        }
+    }
+
+    pub async fn run(server: &str, pid: u32, cycles: u64, concurrency: usize, seed: u64) -> anyhow::Result<()> {
+        let list: Vec<Value> = serde_json::from_str(&super::http_get(server, "/api/tracks").await?)?;
+        let tracks: Arc<Vec<(String, f64)>> = Arc::new(
+            list.iter()
+                .filter(|t| t["playable"] != false)
+                .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t["duration_s"].as_f64()?)))
+                .collect(),
+        );
+        anyhow::ensure!(!tracks.is_empty(), "no playable track");
+        // A warm-up round first (a sixth of the cycles): the chunk cache fills to its size and
+        // the allocator's arenas to their working set. The baseline is the server at rest after it.
+        let ws_url = super::ws_url(server);
+        let warm = pool(server, &ws_url, &tracks, (cycles / 6).max(50), concurrency, seed ^ 0xABCD).await?;
+        let before = drained(server, pid, None).await?;
+        print("before", &before);
+        let t0 = Instant::now();
+        let (okn, failn) = pool(server, &ws_url, &tracks, cycles, concurrency, seed).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let after = drained(server, pid, Some(before)).await?;
+        print("after", &after);
+        println!(
+            "SOAK cycles={cycles} ok={okn} failed={failn} seconds={secs:.1} cycles_per_s={:.0} drained_in_s={:.1} (warm-up: {} cycles)",
+            cycles as f64 / secs,
+            t1.elapsed().as_secs_f64(),
+            warm.0 + warm.1
+        );
+        let within = after.sessions == 0
+            && after.fds <= before.fds + FD_MARGIN
+            && after.threads <= before.threads + THREAD_MARGIN
+            && after.rss_kib <= before.rss_kib + RSS_MARGIN_KIB;
+        println!(
+            "SOAK margins: fds +{FD_MARGIN}, threads +{THREAD_MARGIN}, sessions 0, rss +{} MiB: {}",
+            RSS_MARGIN_KIB / 1024,
+            if within { "back within them" } else { "EXCEEDED" }
+        );
+        anyhow::ensure!(within, "the server did not return to its baseline");
+        anyhow::ensure!(failn == 0, "{failn} cycles failed");
+        Ok(())
+    }
+
+    /// The server's usage once the connections clients dropped are closed on its side (at most
+    /// 90 s): no session, and threads and fds back near `like` when given.
+    async fn drained(server: &str, pid: u32, like: Option<Usage>) -> anyhow::Result<Usage> {
+        let t0 = Instant::now();
+        loop {
+            let u = usage(server, pid).await?;
+            let settled = u.sessions == 0
+                && like.is_none_or(|b| u.fds <= b.fds + FD_MARGIN && u.threads <= b.threads + THREAD_MARGIN);
+            if settled || t0.elapsed() > Duration::from_secs(90) {
+                // A last moment for decode threads that are finishing.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                return usage(server, pid).await;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Runs `cycles` cycles on `concurrency` workers: (ok, failed).
+    async fn pool(
+        server: &str,
+        ws_url: &str,
+        tracks: &Arc<Vec<(String, f64)>>,
+        cycles: u64,
+        concurrency: usize,
+        seed: u64,
+    ) -> anyhow::Result<(u64, u64)> {
+        let next = Arc::new(AtomicU64::new(0));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let mut workers = Vec::new();
+        for w in 0..concurrency {
+            let (next, ok, failed, tracks) = (next.clone(), ok.clone(), failed.clone(), tracks.clone());
+            let (server, ws_url) = (server.to_owned(), ws_url.to_owned());
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(w as u64 + 1));
+            workers.push(tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < cycles {
+                    match cycle(&server, &ws_url, &tracks, &mut rng).await {
+                        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => {
+                            if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("soak: a cycle failed: {e}");
+                            }
+                            0
+                        }
+                    };
+                    tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
+                }
+            }));
+        }
+        for w in workers {
+            w.await?;
+        }
+        Ok((ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)))
     }
 }
