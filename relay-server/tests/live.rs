@@ -594,3 +594,100 @@ async fn sigterm_tells_every_connection_and_cuts_no_frame() {
         t0.elapsed()
     );
 }
+
+#[tokio::test]
+async fn no_token_opens_another_streams_audio_or_publishing_by_any_route() {
+    let s = server(&[]);
+    let (a, b) = (create(&s, ""), create(&s, ""));
+    let (a_id, a_pub, a_lsn) = (field(&a, "stream_id"), field(&a, "publish_token"), field(&a, "listen_token"));
+    let (b_id, b_pub, b_lsn) = (field(&b, "stream_id"), field(&b, "publish_token"), field(&b, "listen_token"));
+    let mut refused = 0;
+    // Publishing to A with B's publish token (valid, but another stream's): every route.
+    let mut ws = connect(&s).await;
+    send_json(&mut ws, json!({"type": "publish", "data": {"stream_id": a_id, "token": b_pub, "codec": "pcm_s16"}}))
+        .await;
+    assert_eq!(next_json(&mut ws).await["data"]["code"], "unauthorized");
+    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+    refused += 1;
+    let basic = |tok: &str| {
+        use std::fmt::Write;
+        let raw = format!("source:{tok}");
+        // base64 by hand: the tests need no encoder crate.
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in raw.as_bytes().chunks(3) {
+            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        let mut h = String::new();
+        let _ = write!(h, "Authorization: Basic {out}");
+        h
+    };
+    for addr in [s.addr.as_str(), s.ingest.as_str()] {
+        for method in ["PUT", "SOURCE"] {
+            if method == "SOURCE" && addr == s.addr {
+                continue; // SOURCE is the Icecast port's
+            }
+            for auth in
+                [basic(&b_pub), format!("Authorization: Bearer {b_pub}"), basic(&a_lsn), basic(&a_pub.to_uppercase())]
+            {
+                let (status, body) =
+                    send_to(addr, method, &format!("/live/{a_id}"), &[&auth, "Content-Type: audio/ogg"], b"OggS");
+                assert_eq!(status, 401, "{method} {addr} {auth}: {body}");
+                refused += 1;
+            }
+        }
+    }
+    // Listening to B with A's listen token (and A's publish token): /ws and HTTP on both ports,
+    // token in the query or in an Authorization header.
+    for tok in [a_lsn.as_str(), a_pub.as_str()] {
+        let mut ws = listener(&s, &b_id, tok, "pcm_f32").await;
+        assert_eq!(next_json(&mut ws).await["data"]["code"], "unauthorized");
+        assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+        refused += 1;
+        for addr in [s.addr.as_str(), s.ingest.as_str()] {
+            let (status, body) = send_to(addr, "GET", &format!("/live/{b_id}.ogg?token={tok}"), &[], b"");
+            assert_eq!(status, 401, "{addr} query: {body}");
+            let (status, body) =
+                send_to(addr, "GET", &format!("/live/{b_id}.ogg"), &[&format!("Authorization: Bearer {tok}")], b"");
+            assert_eq!(status, 401, "{addr} header: {body}");
+            refused += 2;
+        }
+    }
+    // Stream ids bent around a valid token: other id in the path, traversal, case, suffixes.
+    for id in [
+        format!("{a_id}/../{b_id}"),
+        format!("{b_id}%2F..%2F{a_id}"),
+        b_id.to_uppercase(),
+        format!("{b_id}.ogg"),
+        format!("{b_id}%00"),
+        String::new(),
+    ] {
+        let mut ws = listener(&s, &id, &a_lsn, "pcm_f32").await;
+        let v = next_json(&mut ws).await;
+        assert_eq!(v["type"], "audio_stream_error", "{id}: {v}");
+        let (status, _) = s.get(&format!("/live/{id}.ogg?token={a_lsn}"));
+        assert!(status == 401 || status == 404 || status == 400, "{id}: {status}");
+        refused += 2;
+    }
+    // The right tokens still work, and a listener of A hears A's producer only.
+    let mut prod = producer(&s, &a_id, &a_pub).await;
+    let mut ws = listener(&s, &a_id, &a_lsn, "pcm_f32").await;
+    let _ = produce(&mut prod, 0, 1.0, true).await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(v["type"], "audio_stream_start", "{v}");
+    assert_eq!(v["data"]["track_id"], a_id.as_str());
+    let mut b_ws = listener(&s, &b_id, &b_lsn, "pcm_f32").await;
+    send_json(&mut b_ws, json!({"type": "ping", "data": {"id": 1}})).await;
+    let v = next_json(&mut b_ws).await;
+    assert_eq!(v["type"], "pong", "B's listener gets nothing of A: {v}");
+    println!(
+        "isolation: {refused} attempts with another stream's or the wrong kind of token, or a bent id, all refused"
+    );
+}
