@@ -4,8 +4,9 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
+FUZZ_SECONDS ?= 300
 
-.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live clean
+.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live fuzz clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -86,6 +87,11 @@ bench-widget: build media package
 bench-ttfa: build media
 	@mkdir -p target/bench
 	cd tests && node bench/ttfa.mjs | tee ../target/bench/ttfa.txt
+
+## fuzz: cargo-fuzz targets (wire frames, control messages, Ogg ingest, media decode), FUZZ_SECONDS each
+## (default 300), one process each; FUZZ lines and target/fuzz/summary.txt; fails on any crash
+fuzz: setup media
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

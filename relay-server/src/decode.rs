@@ -10,7 +10,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::{MetadataOptions, StandardTag};
 use symphonia::core::units::Timestamp;
 use tokio::sync::mpsc;
@@ -74,9 +74,15 @@ impl SourceDecoder {
     pub fn open(path: &Path) -> Result<Self, MediaError> {
         let file = File::open(path)
             .map_err(|e| MediaError::new(ErrorCode::UnsupportedFormat, format!("cannot open file: {e}")))?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        Self::open_source(Box::new(file), path.extension().and_then(|e| e.to_str()))
+    }
+
+    /// Probes any media source (a file, or `std::io::Cursor` over bytes in memory), with the
+    /// file extension as a hint to the probe. The one code path behind [`SourceDecoder::open`].
+    pub fn open_source(source: Box<dyn MediaSource>, extension: Option<&str>) -> Result<Self, MediaError> {
+        let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = extension {
             hint.with_extension(ext);
         }
         let mut format = symphonia::default::get_probe()
@@ -274,7 +280,12 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 impl PcmReader {
     /// Opens `path` positioned at 48 kHz frame `pos`.
     pub fn open(path: &Path, pos: u64) -> Result<Self, MediaError> {
-        let mut src = SourceDecoder::open(path)?;
+        Self::from_decoder(SourceDecoder::open(path)?, pos)
+    }
+
+    /// Wraps an opened source (e.g. [`SourceDecoder::open_source`] over bytes in memory),
+    /// positioned at 48 kHz frame `pos`.
+    pub fn from_decoder(mut src: SourceDecoder, pos: u64) -> Result<Self, MediaError> {
         let rate = src.info.sample_rate as u64;
         let channels = src.info.channels;
         let (resampler, skip) = if rate == STREAM_SAMPLE_RATE as u64 {
