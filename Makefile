@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live fuzz clean
+.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live soak fuzz clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -53,7 +53,7 @@ package: wasm
 test: lint test-native test-wasm test-e2e
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-widget bench-live
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-widget bench-live soak
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -83,6 +83,12 @@ bench-live: build media
 bench-widget: build media package
 	@mkdir -p target/bench
 	cd tests && node bench/widget.mjs | tee ../target/bench/widget.txt
+
+# Soak: thousands of connect/play/disconnect cycles; the server's fds, threads, sessions and RSS
+# before and after.
+soak: build media
+	@mkdir -p target/bench
+	./scripts/soak.sh | tee target/bench/soak.txt
 
 bench-ttfa: build media
 	@mkdir -p target/bench
