@@ -172,9 +172,11 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   await page.close();
 });
 
-test('a 3 s network stall with a full buffer causes no underrun and no error', async () => {
+test('a 3 s network stall with a full buffer causes no underrun and no error', async (t) => {
   const proxy = await startProxy(relay.url);
+  t.after(() => proxy.close()); // also when an assertion fails: an open proxy would hold the runner
   const { page, errors } = await pageWithPlayer({ server: proxy.url });
+  t.after(() => page.close());
   const ref = referenceDecode(relay.url, id('a440.wav'));
   await attachRecorder(page, 8, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
@@ -189,12 +191,11 @@ test('a 3 s network stall with a full buffer causes no underrun and no error', a
   assert.equal(s.underruns, 0);
   assert.equal(maxErr, 0);
   assert.deepEqual(errors, []);
-  proxy.close();
-  await page.close();
 });
 
-test('the relay killed and restarted mid-play: reconnect and resume at the exact next sample', async () => {
+test('the relay killed and restarted mid-play: reconnect and resume at the exact next sample', async (t) => {
   const own = await startRelay({ media, args: ['--allow-origin', '*'] });
+  t.after(() => own.kill());
   const port = new URL(own.url).port;
   const { page, errors } = await pageWithPlayer({ server: own.url });
   const aId = (await (await fetch(own.url + '/api/tracks')).json()).find((t) => t.file_name === 'a440.wav').id;
@@ -212,6 +213,7 @@ test('the relay killed and restarted mid-play: reconnect and resume at the exact
   await own.exited;
   await sleep(700);
   const again = await startRelay({ media, listen: `127.0.0.1:${port}`, args: ['--allow-origin', '*'] });
+  t.after(() => again.stop());
   const rec = await collectRecording(page);
   const s = await stats(page);
   const reconnects = await page.evaluate(() => window.__reconnects);
@@ -227,6 +229,5 @@ test('the relay killed and restarted mid-play: reconnect and resume at the exact
   assert.equal(s.gapFrames, 0);
   assert.equal(maxErr, 0, 'no repeated and no skipped sample across the reconnect');
   assert.deepEqual(errors, []);
-  again.stop();
   await page.close();
 });
