@@ -182,6 +182,8 @@ pub async fn listen(
                         }
                         next_pos = f.pos + f.frames as u64;
                     }
+                    // The producer's side saw the shutdown first: listeners hear it as from the tick.
+                    Ok(LiveEvent::Error { code: ErrorCode::ServerShutdown, .. }) => return shutdown_end(ws, session, next_pos).await,
                     Ok(other) => return finish(ws, session, other).await,
                     Err(RecvError::Lagged(n)) => {
                         let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / 48_000.0);
@@ -193,19 +195,23 @@ pub async fn listen(
             t = hygiene.tick() => match t {
                 Tick::Ping => { if ws.ping(b"").await.is_err() { return Outcome::Gone; } }
                 Tick::TimedOut => return Outcome::Close(hygiene.timeout_close()),
-                Tick::Shutdown => {
-                    let m = ServerMessage::AudioStreamEnd {
-                        session,
-                        total_samples: next_pos,
-                        duration: next_pos as f64 / STREAM_SAMPLE_RATE as f64,
-                        reason: Some("server_shutdown".into()),
-                    };
-                    let _ = send(ws, &m).await;
-                    return Outcome::Close(shutdown_close());
-                }
+                Tick::Shutdown => return shutdown_end(ws, session, next_pos).await,
             },
         }
     }
+}
+
+/// A listener's end at a shutdown: `audio_stream_end` (reason `server_shutdown`) where the last
+/// whole frame sent ends, then 1001.
+async fn shutdown_end(ws: &mut Session, session: u32, next_pos: u64) -> Outcome {
+    let m = ServerMessage::AudioStreamEnd {
+        session,
+        total_samples: next_pos,
+        duration: next_pos as f64 / STREAM_SAMPLE_RATE as f64,
+        reason: Some("server_shutdown".into()),
+    };
+    let _ = send(ws, &m).await;
+    Outcome::Close(shutdown_close())
 }
 
 /// How long one frame may wait for room in a listener's send queue: a listener whose queue is

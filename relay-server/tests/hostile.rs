@@ -9,7 +9,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{media_dir, Server};
+use common::{media_dir, rss_kib, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -45,6 +45,13 @@ fn garbage(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// An ID3v2.4 header declaring a tag of `size` bytes (synchsafe size).
+fn id3_header(size: u32) -> Vec<u8> {
+    let mut h = b"ID3\x04\x00\x00".to_vec();
+    h.extend((0..4).rev().map(|i| (size >> (7 * i)) as u8 & 0x7f));
+    h
+}
+
 /// The hostile library: (file name, what it is).
 fn make_corpus(dir: &Path) -> Vec<(&'static str, &'static str)> {
     let media = media_dir();
@@ -66,27 +73,13 @@ fn make_corpus(dir: &Path) -> Vec<(&'static str, &'static str)> {
     w("flac-named.mp3", &flac); // wrong extension: a FLAC file
     w("wav-named.ogg", &wav);
     // An ID3v2 tag that claims 200 MB, then MP3 frames.
-    let mut tag = b"ID3\x04\x00\x00".to_vec();
-    let size = 200_000_000u32;
-    tag.extend_from_slice(&[
-        (size >> 21) as u8 & 0x7f,
-        (size >> 14) as u8 & 0x7f,
-        (size >> 7) as u8 & 0x7f,
-        size as u8 & 0x7f,
-    ]);
+    let mut tag = id3_header(200_000_000);
     tag.extend_from_slice(&garbage(1_000_000, 4));
     tag.extend_from_slice(&mp3);
     w("huge-tag.mp3", &tag);
     // A real 1 MB ID3v2 tag (padding), then the music: it plays.
-    let mut pad = b"ID3\x04\x00\x00".to_vec();
-    let size = 1_000_000u32;
-    pad.extend_from_slice(&[
-        (size >> 21) as u8 & 0x7f,
-        (size >> 14) as u8 & 0x7f,
-        (size >> 7) as u8 & 0x7f,
-        size as u8 & 0x7f,
-    ]);
-    pad.extend_from_slice(&vec![0u8; size as usize]);
+    let mut pad = id3_header(1_000_000);
+    pad.extend_from_slice(&vec![0u8; 1_000_000]);
     pad.extend_from_slice(&mp3);
     w("big-tag.mp3", &pad);
     let mut huge_rate = wav_header(2, 4_000_000_000, 16, 48_000);
@@ -127,14 +120,6 @@ fn make_corpus(dir: &Path) -> Vec<(&'static str, &'static str)> {
         ("4096-channels.wav", "any"),
         ("three-hours.wav", "good"),
     ]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{media_dir, send_to, Server};
+use common::{media_dir, rss_kib, send_to, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
@@ -200,14 +200,6 @@ async fn end(ws: &mut Ws) {
     send_json(ws, json!({"type": "end"})).await;
     let v = next_json(ws).await;
     assert_eq!(v["type"], "audio_stream_end", "{v}");
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,8 @@ function run(cmd, args) {
   let out = '', err = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { err += d; });
-  const done = new Promise((ok) => child.on('exit', (code) => ok({ code, out, err })));
+  // 'close', not 'exit': the process may exit before its last output has been read.
+  const done = new Promise((ok) => child.on('close', (code) => ok({ code, out, err })));
   return { child, done };
 }
 

@@ -179,11 +179,25 @@ test('a 3 s network stall with a full buffer causes no underrun and no error', a
   t.after(() => page.close());
   const ref = referenceDecode(relay.url, id('a440.wav'));
   await attachRecorder(page, 8, 'p');
+  await page.evaluate(() => {
+    // The buffer as the page saw it, printed if the test fails.
+    const t0 = performance.now();
+    window.__trace = [];
+    window.__traceTimer = setInterval(() => {
+      const s = window.p.stats;
+      if (s) window.__trace.push(`${Math.round(performance.now() - t0)}:${s.state[0]}${Math.round(s.bufferedMs)}/${s.underruns}`);
+    }, 100);
+  });
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
   await page.waitForFunction(() => window.p.stats && window.p.stats.bufferedMs > 4500);
+  await page.evaluate(() => window.__trace.push('stall'));
   await proxy.stall(3000);
-  const rec = await collectRecording(page);
-  const s = await stats(page);
+  await page.evaluate(() => window.__trace.push('flowing'));
+  // The stall and the 4.5 s after it; stats as the recording ends.
+  const rec = await collectRecording(page, 'p');
+  const s = rec.stats;
+  const trace = await page.evaluate(() => { clearInterval(window.__traceTimer); return window.__trace.join(' '); });
+  if (s.underruns) console.log(`E2E stall trace (ms since play: state buffered/underruns): ${trace}`);
   const off = s.startClock - rec.first;
   let maxErr = 0;
   for (let i = 0; i + off < rec.left.length; i++) maxErr = Math.max(maxErr, Math.abs(rec.left[off + i] - ref.left[i]));

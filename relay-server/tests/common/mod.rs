@@ -196,3 +196,13 @@ pub fn send_to(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u
     let body = last.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// Resident memory of a process, KiB.
+#[allow(dead_code)] // not every test file uses it
+pub fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
