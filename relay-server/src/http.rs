@@ -196,30 +196,61 @@ async fn stream_ogg(
         })?;
     let head = writer.take();
     state.metrics.ogg_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let body =
-        futures_util::stream::unfold((job.rx, writer, Some(head), false), |(mut rx, mut w, head, done)| async move {
-            if let Some(h) = head {
-                return Some((Ok::<Bytes, std::io::Error>(h), (rx, w, None, done)));
-            }
-            if done {
-                return None;
-            }
-            loop {
-                let ev = rx.recv().await?;
-                match w.event(ev) {
-                    Ok(finished) => {
-                        let bytes = w.take();
-                        if finished || !bytes.is_empty() {
-                            return Some((Ok(bytes), (rx, w, None, finished)));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ogg stream failed");
-                        return Some((Err(e), (rx, w, None, true)));
+    struct St {
+        rx: tokio::sync::mpsc::Receiver<crate::decode::StreamEvent>,
+        w: OggOpusWriter,
+        head: Option<Bytes>,
+        done: bool,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        _active: crate::metrics::ActiveStream,
+    }
+    let st = St {
+        rx: job.rx,
+        w: writer,
+        head: Some(head),
+        done: false,
+        shutdown: state.shutdown.subscribe(),
+        _active: crate::metrics::ActiveStream::new(state.clone().into_inner()),
+    };
+    let body = futures_util::stream::unfold(st, |mut st| async move {
+        if let Some(h) = st.head.take() {
+            return Some((Ok::<Bytes, std::io::Error>(h), st));
+        }
+        if st.done {
+            return None;
+        }
+        loop {
+            let ev = tokio::select! {
+                ev = st.rx.recv() => ev,
+                Ok(_) = st.shutdown.wait_for(|down| *down) => None,
+            };
+            let Some(ev) = ev else {
+                if !*st.shutdown.borrow() {
+                    return None; // the decode thread is gone
+                }
+                // A server shutdown: the file ends here, whole, with its EOS page.
+                st.done = true;
+                return match st.w.finish_here() {
+                    Ok(()) => Some((Ok(st.w.take()), st)),
+                    Err(e) => Some((Err(e), st)),
+                };
+            };
+            match st.w.event(ev) {
+                Ok(finished) => {
+                    let bytes = st.w.take();
+                    if finished || !bytes.is_empty() {
+                        st.done = finished;
+                        return Some((Ok(bytes), st));
                     }
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ogg stream failed");
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
             }
-        });
+        }
+    });
     Ok(HttpResponse::Ok().content_type("audio/ogg").insert_header(("Cache-Control", "no-store")).streaming(body))
 }
 

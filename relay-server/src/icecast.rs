@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::http::AppState;
-use crate::live::{IngestError, Scope};
+use crate::live::{IngestError, Scope, SHUTDOWN_END};
 use crate::live_ingest::OggIngest;
 
 const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -160,6 +160,9 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         sock.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await?;
     }
     tracing::info!(stream = %stream.id, "Icecast source connected");
+    let _active = crate::metrics::ActiveStream::new(state.clone());
+    let mut shutdown = state.shutdown.subscribe();
+    let mut shutting_down = false;
     let mut ingest = OggIngest::new();
     let mut left = head.content_length;
     let mut result: Result<(), IngestError> = Ok(());
@@ -171,7 +174,16 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     }
     let mut chunk = vec![0u8; 16 * 1024];
     while result.is_ok() && left != Some(0) && !ingest.ended() {
-        let n = match tokio::time::timeout(BODY_IDLE_TIMEOUT, sock.read(&mut chunk)).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout(BODY_IDLE_TIMEOUT, sock.read(&mut chunk)) => r,
+            _ = shutdown.wait_for(|down| *down) => {
+                // The stream ends normally where its audio does (listeners get the EOS page).
+                ingest.end_here();
+                shutting_down = true;
+                break;
+            }
+        };
+        let n = match read {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
             Ok(Ok(n)) => n,
         };
@@ -183,6 +195,17 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         Ok(()) => {
             let clean = ingest.ended();
             ingest.finish(&stream, None);
+            if shutting_down {
+                // A client that waits for a final answer (Expect: 100-continue) gets the reason;
+                // an Icecast source, answered at the start, sees its connection close.
+                if head.expect_continue {
+                    let _ =
+                        respond(&mut sock, "503 Service Unavailable", ErrorCode::ServerShutdown, SHUTDOWN_END).await;
+                } else {
+                    let _ = sock.shutdown().await;
+                }
+                return Ok(());
+            }
             if head.expect_continue {
                 let body = serde_json::json!({ "status": if clean { "ended" } else { "disconnected" } }).to_string();
                 let _ = reply(&mut sock, "200 OK", &body).await;
@@ -219,17 +242,21 @@ async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> st
         return respond(&mut sock, "410 Gone", ErrorCode::StreamEnded, "the stream has ended").await;
     }
     sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/ogg\r\nCache-Control: no-store\r\n\r\n").await?;
+    let _active = crate::metrics::ActiveStream::new(state.clone());
+    let mut shutdown = crate::live::ShutdownWait::new(&state);
     let mut started = false;
     let mut next_pos = 0u64;
     let mut burst = std::mem::take(&mut sub.burst).into_iter();
     loop {
         let frame = match burst.next() {
             Some(f) => f,
-            None => match sub.rx.recv().await {
-                Ok(LiveEvent::Frame(f)) if f.pos < next_pos => continue,
-                Ok(LiveEvent::Frame(f)) => f,
-                Ok(_) | Err(RecvError::Closed) => break, // the EOS page went out with the last frame
-                Err(RecvError::Lagged(_)) => {
+            None => match shutdown.recv(&mut sub.rx).await {
+                Some(Ok(LiveEvent::Frame(f))) if f.pos < next_pos => continue,
+                Some(Ok(LiveEvent::Frame(f))) => f,
+                // The EOS page went out with the last frame (or the stream failed, or the server
+                // shut down and the stream did not end in time: after whole pages).
+                None | Some(Ok(_)) | Some(Err(RecvError::Closed)) => break,
+                Some(Err(RecvError::Lagged(_))) => {
                     guard.dropped_slow();
                     break;
                 }

@@ -644,6 +644,45 @@ impl std::fmt::Display for IngestError {
     }
 }
 
+/// What producers and listeners are told when the server shuts down.
+pub const SHUTDOWN_END: &str = "the server is shutting down: this stream ends here";
+
+/// How long a live stream has to end (its producer ends it at once) after the server starts to
+/// shut down, before its listeners stop after the whole frames or pages they have.
+pub const SHUTDOWN_STREAM_END: Duration = Duration::from_secs(1);
+
+/// An HTTP listener's wait for its stream's next event, aware of a server shutdown.
+pub struct ShutdownWait {
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    closed: bool,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl ShutdownWait {
+    pub fn new(state: &crate::http::AppState) -> Self {
+        ShutdownWait { shutdown: state.shutdown.subscribe(), closed: false, deadline: None }
+    }
+
+    /// The next event; `None` when the server shuts down and the stream did not end in time.
+    pub async fn recv(
+        &mut self,
+        rx: &mut tokio::sync::broadcast::Receiver<LiveEvent>,
+    ) -> Option<Result<LiveEvent, tokio::sync::broadcast::error::RecvError>> {
+        loop {
+            if let Some(d) = self.deadline {
+                return tokio::time::timeout_at(d, rx.recv()).await.ok();
+            }
+            tokio::select! {
+                ev = rx.recv() => return Some(ev),
+                down = self.shutdown.wait_for(|down| *down), if !self.closed => match down {
+                    Ok(_) => self.deadline = Some(tokio::time::Instant::now() + SHUTDOWN_STREAM_END),
+                    Err(_) => self.closed = true,
+                },
+            }
+        }
+    }
+}
+
 impl Producer {
     /// Sends PCM (blocking only while the pipeline's short queue is full). Refuses audio that
     /// runs more than `max_ahead` ahead of real time since the first frame.

@@ -15,7 +15,7 @@ use crate::decode::PcmReader;
 use crate::http::{ApiError, AppState};
 use crate::live::{
     ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope,
-    LIVE_FRAME_FRAMES,
+    LIVE_FRAME_FRAMES, SHUTDOWN_END,
 };
 use crate::live_ingest::OggIngest;
 
@@ -109,7 +109,7 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         stream.attach_producer();
         let producer = start_pipeline(&state.live, stream.clone(), 2)
             .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message))?;
-        broadcast(producer, paths, spec.looped, stream.id.clone());
+        broadcast(producer, paths, spec.looped, stream.id.clone(), state.shutdown.subscribe());
     }
     let id = created.stream_id.clone();
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -126,7 +126,14 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 }
 
 /// The relay plays library tracks out in real time as the stream's producer.
-fn broadcast(mut producer: crate::live::Producer, paths: Vec<PathBuf>, looped: bool, id: String) {
+/// A server shutdown ends the stream normally where the audio sent so far ends.
+fn broadcast(
+    mut producer: crate::live::Producer,
+    paths: Vec<PathBuf>,
+    looped: bool,
+    id: String,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let spawned = std::thread::Builder::new().name(format!("broadcast-{id}")).spawn(move || {
         let t0 = Instant::now();
         let mut sent = 0u64;
@@ -160,6 +167,10 @@ fn broadcast(mut producer: crate::live::Producer, paths: Vec<PathBuf>, looped: b
                     let now = t0.elapsed();
                     if due > now + Duration::from_millis(200) {
                         std::thread::sleep(due - now - Duration::from_millis(200));
+                    }
+                    if *shutdown.borrow() {
+                        producer.end();
+                        return;
                     }
                     if producer.push(stereo).is_err() {
                         return;
@@ -233,8 +244,12 @@ pub async fn listen_ogg(
         done: bool,
         asked: Instant,
         live: Arc<crate::live::LiveRegistry>,
+        shutdown: crate::live::ShutdownWait,
+        _active: crate::metrics::ActiveStream,
     }
     let st = St {
+        shutdown: crate::live::ShutdownWait::new(&state),
+        _active: crate::metrics::ActiveStream::new(state.clone().into_inner()),
         rx: sub.rx,
         burst: std::mem::take(&mut sub.burst).into_iter(),
         guard,
@@ -251,11 +266,13 @@ pub async fn listen_ogg(
         let frame = match st.burst.next() {
             Some(f) => f,
             None => loop {
-                match st.rx.recv().await {
-                    Ok(LiveEvent::Frame(f)) if f.pos < st.next_pos => continue,
-                    Ok(LiveEvent::Frame(f)) => break f,
-                    Ok(_) | Err(RecvError::Closed) => return None, // the EOS page was the last frame
-                    Err(RecvError::Lagged(_)) => {
+                match st.shutdown.recv(&mut st.rx).await {
+                    Some(Ok(LiveEvent::Frame(f))) if f.pos < st.next_pos => continue,
+                    Some(Ok(LiveEvent::Frame(f))) => break f,
+                    // The EOS page was the last frame (or the stream failed, or the server shut
+                    // down and the stream did not end in time: after whole pages).
+                    None | Some(Ok(_)) | Some(Err(RecvError::Closed)) => return None,
+                    Some(Err(RecvError::Lagged(_))) => {
                         st.guard.dropped_slow();
                         return None;
                     }
@@ -295,12 +312,24 @@ pub async fn put_ingest(
             "the stream already has a producer, or has ended",
         ));
     }
+    let _active = crate::metrics::ActiveStream::new(state.clone().into_inner());
     let mut ingest = OggIngest::new();
     let mut failure: Option<IngestError> = None;
-    while let Some(chunk) = body.next().await {
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        let chunk = tokio::select! {
+            c = body.next() => c,
+            _ = shutdown.wait_for(|down| *down) => {
+                // The stream ends where its audio does; the producer is told.
+                ingest.end_here();
+                ingest.finish(&stream, None);
+                return Err(err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerShutdown, SHUTDOWN_END));
+            }
+        };
         let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => break, // the client went away: producer_lost unless the stream ended
+            None => break,
+            Some(Ok(c)) => c,
+            Some(Err(_)) => break, // the client went away: producer_lost unless the stream ended
         };
         if let Err(e) = ingest.push(&state.live, &stream, &chunk) {
             failure = Some(e);

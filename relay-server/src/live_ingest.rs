@@ -139,6 +139,12 @@ impl OggIngest {
         }
     }
 
+    /// The server shuts down: the stream ends normally where the audio received so far ends
+    /// (listeners get the end, Ogg listeners the EOS page).
+    pub fn end_here(&mut self) {
+        self.ended = true;
+    }
+
     /// Whether any audio format was seen (a producer pipeline runs).
     pub fn started(&self) -> bool {
         self.producer.is_some()

@@ -13,7 +13,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::AppState;
 use crate::hygiene::{shutdown_close, Guard, Tick};
-use crate::live::{start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES};
+use crate::live::{
+    start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES, SHUTDOWN_END,
+    SHUTDOWN_STREAM_END,
+};
 
 /// How a live loop ended.
 pub enum Outcome {
@@ -121,6 +124,8 @@ pub async fn listen(
         next_pos = f.pos + f.frames as u64;
     }
     drop(burst);
+    // After a shutdown: until when the stream may still end with its last frame (see below).
+    let mut shutdown_by: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             biased;
@@ -184,6 +189,7 @@ pub async fn listen(
                     }
                     // The producer's side saw the shutdown first: listeners hear it as from the tick.
                     Ok(LiveEvent::Error { code: ErrorCode::ServerShutdown, .. }) => return shutdown_end(ws, session, next_pos).await,
+                    Ok(LiveEvent::End { total_samples }) if hygiene.shutting_down() => return shutdown_end(ws, session, total_samples).await,
                     Ok(other) => return finish(ws, session, other).await,
                     Err(RecvError::Lagged(n)) => {
                         let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / 48_000.0);
@@ -192,11 +198,16 @@ pub async fn listen(
                     Err(RecvError::Closed) => return Outcome::Continue,
                 }
             }
-            t = hygiene.tick() => match t {
+            t = hygiene.tick(), if shutdown_by.is_none() => match t {
                 Tick::Ping => { if ws.ping(b"").await.is_err() { return Outcome::Gone; } }
                 Tick::TimedOut => return Outcome::Close(hygiene.timeout_close()),
-                Tick::Shutdown => return shutdown_end(ws, session, next_pos).await,
+                // The producer ends the stream at once (its last frame is on its way); every
+                // listener gets it, unless it does not come in time.
+                Tick::Shutdown => shutdown_by = Some(tokio::time::Instant::now() + SHUTDOWN_STREAM_END),
             },
+            _ = tokio::time::sleep_until(shutdown_by.unwrap_or_else(tokio::time::Instant::now)), if shutdown_by.is_some() => {
+                return shutdown_end(ws, session, next_pos).await;
+            }
         }
     }
 }
@@ -334,9 +345,11 @@ pub async fn publish(
                     }
                     Tick::TimedOut => return Outcome::Close(hygiene.timeout_close()),
                     Tick::Shutdown => {
-                        let why = "the server is shutting down: this stream ends here";
-                        producer.fail(&IngestError::new(ErrorCode::ServerShutdown, why));
-                        let _ = send(ws, &ServerMessage::error(stream.session, ErrorCode::ServerShutdown, why)).await;
+                        // The stream ends normally where its audio does (Ogg listeners get the
+                        // EOS page); the producer is told why.
+                        producer.end();
+                        let m = ServerMessage::error(stream.session, ErrorCode::ServerShutdown, SHUTDOWN_END);
+                        let _ = send(ws, &m).await;
                         return Outcome::Close(shutdown_close());
                     }
                 }

@@ -14,6 +14,25 @@ pub struct Metrics {
     pub ogg_streams: AtomicU64,
     /// WebSocket upgrades refused for an `Origin` the relay does not allow.
     pub ws_origin_refused: AtomicU64,
+    /// HTTP streams in progress (Ogg listeners and downloads, PUT and Icecast producers): a
+    /// shutdown waits for them to end the way it waits for WebSocket sessions.
+    pub http_streams_active: AtomicU64,
+}
+
+/// Counts one HTTP stream in [`Metrics::http_streams_active`] while it lives.
+pub struct ActiveStream(std::sync::Arc<crate::http::AppState>);
+
+impl ActiveStream {
+    pub fn new(state: std::sync::Arc<crate::http::AppState>) -> Self {
+        state.metrics.http_streams_active.fetch_add(1, Ordering::Relaxed);
+        ActiveStream(state)
+    }
+}
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        self.0.metrics.http_streams_active.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -26,8 +45,14 @@ impl Metrics {
     /// The Prometheus text exposition of these counters and the cache's.
     pub fn render(&self, cache: &PacketCache) -> String {
         let (bytes, chunks) = cache.usage();
-        let rows: [(&str, &str, &str, u64); 11] = [
+        let rows: [(&str, &str, &str, u64); 12] = [
             ("relay_sessions_active", "gauge", "WebSocket sessions open", self.sessions_active.load(Ordering::Relaxed)),
+            (
+                "relay_http_streams_active",
+                "gauge",
+                "HTTP streams in progress (Ogg listeners and downloads, HTTP producers)",
+                self.http_streams_active.load(Ordering::Relaxed),
+            ),
             (
                 "relay_frames_sent_total",
                 "counter",

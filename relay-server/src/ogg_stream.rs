@@ -100,6 +100,17 @@ impl OggOpusWriter {
         }
     }
 
+    /// Ends the stream early (a server shutdown) after the packets written so far: the held
+    /// packet goes out on a last page with the EOS flag.
+    pub fn finish_here(&mut self) -> std::io::Result<()> {
+        match self.held.take() {
+            Some((g, p)) => {
+                self.writer.write_packet(p, self.serial, PacketWriteEndInfo::EndStream, (g + 1) * PACKET_FRAMES)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Feeds one event; returns whether the stream is over.
     pub fn event(&mut self, ev: StreamEvent) -> std::io::Result<bool> {
         match ev {

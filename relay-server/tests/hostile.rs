@@ -9,29 +9,10 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{media_dir, rss_kib, Server};
+use common::{media_dir, rss_kib, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A 44-byte WAV header (PCM) with whatever fields the test wants to lie about.
-fn wav_header(channels: u16, rate: u32, bits: u16, data_len: u32) -> Vec<u8> {
-    let block = channels.wrapping_mul(bits / 8);
-    let mut h = Vec::with_capacity(44);
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&data_len.wrapping_add(36).to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&channels.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&rate.wrapping_mul(block as u32).to_le_bytes());
-    h.extend_from_slice(&block.to_le_bytes());
-    h.extend_from_slice(&bits.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&data_len.to_le_bytes());
-    h
-}
 
 fn garbage(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed;

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{media_dir, rss_kib, send_to, Server};
+use common::{media_dir, rss_kib, send_to, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
@@ -547,9 +547,76 @@ async fn read_to_shutdown_close(ws: &mut Ws, who: &str) -> (usize, u64) {
     (frames, ended_at)
 }
 
-#[tokio::test]
+/// An HTTP/1.0 request on a fresh connection, read to its end; with `wait`, reading pauses after
+/// the first 8 KB until `wait` fires (a 4 KB receive buffer keeps the server waiting meanwhile).
+async fn http_read(addr: String, request: String, wait: Option<tokio::sync::oneshot::Receiver<()>>) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut sock = sock.connect(addr.parse().expect("addr")).await.expect("connect");
+    sock.write_all(format!("{request}\r\n\r\n").as_bytes()).await.expect("write");
+    let mut all = Vec::new();
+    if let Some(wait) = wait {
+        let mut chunk = [0u8; 1024];
+        while all.len() < 8192 {
+            let n = sock.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the body ended before 8 KB");
+            all.extend_from_slice(&chunk[..n]);
+        }
+        let _ = wait.await;
+    }
+    tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut all)).await.expect("end").expect("read");
+    all
+}
+
+/// A chunked HTTP body, whole up to its last (empty) chunk; `None` if it is cut.
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).ok()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// `seconds` of the test tone as an Ogg Opus file (two header pages, then pages of 5 packets).
+fn ogg_opus_tone(seconds: f64) -> Vec<u8> {
+    let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).expect("encoder");
+    let pre_skip = enc.get_lookahead().expect("lookahead") as u32;
+    let mut body = page(9, 0, 0, 2, &[relay_server::ogg_stream::opus_head(2, pre_skip, 48_000)]);
+    body.extend(page(9, 1, 0, 0, &[relay_server::ogg_stream::opus_tags(&[])]));
+    let mut out = vec![0u8; 4000];
+    let n = (seconds * 50.0) as u64;
+    for (seq, first) in (0..n).step_by(5).enumerate() {
+        let packets: Vec<Vec<u8>> = (first..(first + 5).min(n))
+            .map(|k| {
+                let len = enc.encode_float(&tone(k * 960, 960), &mut out).expect("encode");
+                out[..len].to_vec()
+            })
+            .collect();
+        let granule = (first + packets.len() as u64) * 960;
+        body.extend(page(9, 2 + seq as u32, granule, 0, &packets));
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_tells_every_connection_and_cuts_no_frame() {
-    let mut s = server(&["--shutdown-grace-s", "5"]);
+    // The library: a track and an hour of silence (a sparse file), which the download below
+    // cannot reach the end of before the shutdown.
+    let media = tempfile::tempdir().expect("media");
+    std::fs::copy(media_dir().join("aurora-48k.flac"), media.path().join("aurora-48k.flac")).expect("copy");
+    let hour = 3600 * 48_000u64 * 4;
+    let mut f = std::fs::File::create(media.path().join("one-hour.wav")).expect("create");
+    std::io::Write::write_all(&mut f, &wav_header(2, 48_000, 16, hour as u32)).expect("header");
+    f.set_len(44 + hour).expect("length");
+    drop(f);
+    let mut s = Server::start_with(media.path(), &["--api-key", KEY, "--shutdown-grace-s", "5"]);
     let c = create(&s, "{}");
     let (id, publish, listen) = (field(&c, "stream_id"), field(&c, "publish_token"), field(&c, "listen_token"));
     // A producer sending in real time, a live listener, and a library session playing a track.
@@ -558,20 +625,80 @@ async fn sigterm_tells_every_connection_and_cuts_no_frame() {
     let mut live = listener(&s, &id, &listen, "pcm_f32").await;
     let mut lib = connect(&s).await;
     let track = s.track_id("aurora-48k.flac");
+    let hour_id = s.track_id("one-hour.wav");
     send_json(&mut lib, json!({"type": "play", "data": {"track_id": track, "codec": "pcm_f32"}})).await;
+    // Over HTTP: an Ogg listener of the live stream (Icecast-compatible port), a download of the
+    // library track as Ogg read slowly (the server waits on the socket), and a second stream
+    // published by PUT, with a WebSocket listener.
+    let ogg_live =
+        tokio::spawn(http_read(s.ingest.clone(), format!("GET /live/{id}.ogg?token={listen} HTTP/1.0"), None));
+    let (go_on, wait) = tokio::sync::oneshot::channel::<()>();
+    let download =
+        tokio::spawn(http_read(s.addr.clone(), format!("GET /api/tracks/{hour_id}/stream.ogg HTTP/1.0"), Some(wait)));
+    let c2 = create(&s, "{}");
+    let (id2, publish2, listen2) = (field(&c2, "stream_id"), field(&c2, "publish_token"), field(&c2, "listen_token"));
+    let mut live2 = listener(&s, &id2, &listen2, "pcm_f32").await;
+    let put = {
+        use tokio::io::AsyncWriteExt;
+        let mut sock = tokio::net::TcpStream::connect(&s.addr).await.expect("connect");
+        let head = format!(
+            "PUT /live/{id2} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {publish2}\r\nContent-Type: audio/ogg\r\nContent-Length: 100000000\r\n\r\n",
+            s.addr
+        );
+        sock.write_all(head.as_bytes()).await.expect("head");
+        sock.write_all(&ogg_opus_tone(1.0)).await.expect("body");
+        sock
+    };
     let _ = produce(&mut prod, pos, 1.0, true).await;
 
     let pid = s.child.id();
     let t0 = Instant::now();
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
     assert!(status.success());
+    let _ = go_on.send(());
     let (lib_frames, lib_end) = read_to_shutdown_close(&mut lib, "library session").await;
     let (live_frames, live_end) = read_to_shutdown_close(&mut live, "live listener").await;
-    // The producer is told, then closed with 1001.
+    let (put_frames, put_end) = read_to_shutdown_close(&mut live2, "listener of the PUT stream").await;
+    assert!(put_frames >= 3, "the PUT stream's audio reached its listener: {put_frames} frames");
+    // The producers are told: the WebSocket one, then closed with 1001; the PUT one by its answer.
     let told = next_json(&mut prod).await;
     assert_eq!(told["type"], "audio_stream_error", "{told}");
     assert_eq!(told["data"]["code"], "server_shutdown", "{told}");
     assert_eq!(close_code(&mut prod).await, Some(CloseCode::Away));
+    let answer = {
+        use tokio::io::AsyncReadExt;
+        let mut sock = put;
+        let mut all = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut all)).await.expect("PUT answer");
+        String::from_utf8_lossy(&all).into_owned()
+    };
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("server_shutdown"), "{answer}");
+    // Ogg listeners get whole pages (every CRC checked) and the EOS page: the live one where the
+    // stream's audio ends, the download where it was when the server stopped.
+    let pages = |what: &str, all: Vec<u8>| {
+        let at = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("{what}: head")) + 4;
+        let head = String::from_utf8_lossy(&all[..at]).to_ascii_lowercase();
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(&all[at..]).unwrap_or_else(|| panic!("{what}: the chunked body is cut"))
+        } else {
+            all[at..].to_vec()
+        };
+        let mut d = stream_core::ogg::OggDemuxer::new(1 << 16);
+        d.push(&body).unwrap_or_else(|e| panic!("{what}: a valid Ogg stream: {e:?}"));
+        let packets: Vec<_> = std::iter::from_fn(|| d.next_packet()).collect();
+        let head = stream_core::ogg::OpusHead::parse(&packets[0].data).expect("OpusHead");
+        let last = packets.last().expect("packets").clone();
+        assert!(last.eos, "{what}: ends with an EOS page");
+        (head.pre_skip as u64, last.granule.expect("granule"), packets.len())
+    };
+    let (pre_skip, granule, _) = pages("live Ogg listener", ogg_live.await.expect("ogg"));
+    assert_eq!(granule, pre_skip + live_end, "the live Ogg stream ends where the WebSocket listeners' did");
+    let (_, granule, packets) = pages("Ogg download", download.await.expect("download"));
+    assert!(
+        granule < 3600 * 48_000 && packets > 10,
+        "the download ended early, whole: granule {granule}, {packets} packets"
+    );
     // And the server exits cleanly within its grace period.
     let exit = loop {
         if let Some(st) = s.child.try_wait().expect("wait") {
@@ -582,7 +709,7 @@ async fn sigterm_tells_every_connection_and_cuts_no_frame() {
     };
     assert!(exit.success(), "exit status {exit}");
     println!(
-        "SIGTERM: library session {lib_frames} whole frames to sample {lib_end}, live listener {live_frames} to {live_end}, producer told; exit {exit} after {:?}",
+        "SIGTERM: library session {lib_frames} whole frames to sample {lib_end}, live listener {live_frames} to {live_end}, PUT stream's listener {put_frames} to {put_end}, both producers told, Ogg listener and download ended with EOS; exit {exit} after {:?}",
         t0.elapsed()
     );
 }

@@ -50,14 +50,18 @@ async fn main() -> anyhow::Result<()> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        let open = state.metrics.sessions_active.load(Ordering::Relaxed);
+        let open_now = || {
+            state.metrics.sessions_active.load(Ordering::Relaxed)
+                + state.metrics.http_streams_active.load(Ordering::Relaxed)
+        };
+        let open = open_now();
         tracing::info!(signal = which, connections = open, "shutting down");
         let _ = state.shutdown.send(true);
         let t0 = Instant::now();
-        while state.metrics.sessions_active.load(Ordering::Relaxed) > 0 && t0.elapsed() < grace {
+        while open_now() > 0 && t0.elapsed() < grace {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let left = state.metrics.sessions_active.load(Ordering::Relaxed);
+        let left = open_now();
         tracing::info!(told = open, left, ms = t0.elapsed().as_millis() as u64, "connections closed");
         handle.stop(true).await;
     });
