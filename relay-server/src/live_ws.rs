@@ -187,8 +187,7 @@ pub async fn listen(
                         }
                         next_pos = f.pos + f.frames as u64;
                     }
-                    // The producer's side saw the shutdown first: listeners hear it as from the tick.
-                    Ok(LiveEvent::Error { code: ErrorCode::ServerShutdown, .. }) => return shutdown_end(ws, session, next_pos).await,
+                    // At a shutdown the producer's side ends the stream: its end says why.
                     Ok(LiveEvent::End { total_samples }) if hygiene.shutting_down() => return shutdown_end(ws, session, total_samples).await,
                     Ok(other) => return finish(ws, session, other).await,
                     Err(RecvError::Lagged(n)) => {
