@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup media build wasm server run package test test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live soak fuzz clean
+.PHONY: setup media build wasm server run package test test-slow test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live soak fuzz clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -51,6 +51,13 @@ package: wasm
 
 ## test: every test (lint, native, wasm in headless Chromium, end to end)
 test: lint test-native test-wasm test-e2e
+
+## test-slow: the native and e2e suites confined to one core (taskset -c 0), the slower machine a
+## user might have; built first at full speed, then run on one core (browsers and relays inherit it)
+test-slow: setup media build package
+	$(CARGO) test --workspace --no-run
+	taskset -c 0 $(CARGO) test --workspace
+	cd tests && taskset -c 0 node --test --test-concurrency=1 e2e/
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
 bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-widget bench-live soak

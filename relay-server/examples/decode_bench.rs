@@ -4,6 +4,10 @@
 //! - decode + resample + Opus 128 kbit/s (ffmpeg: `-ar 48000 -c:a libopus -b:a 128k -f ogg`)
 //!   -> `pipeline_vs_ffmpeg`. Ours encodes with the cache off, chunk pre-roll included.
 //!
+//! Both sides read the same file, warm in the page cache, the same number of times. ffmpeg's
+//! process start-up is measured on its own (the same command on 20 ms of the file) and the loop
+//! count is raised until start-up is under 2 % of ffmpeg's timed run (printed per case).
+//!
 //! Prints BENCH lines.
 
 use std::path::Path;
@@ -17,9 +21,8 @@ use relay_server::opus_stream::{start_opus, OpusSettings, OpusSource, PacketCach
 use stream_core::control::OpusParams;
 
 const RUNS: usize = 3;
-/// The file is decoded this many times per run (ffmpeg: `-stream_loop`), so that ffmpeg's
-/// process start-up is a small part of what is timed.
-const LOOPS: usize = 10;
+/// Most of one run that ffmpeg's process start-up may be.
+const MAX_STARTUP_SHARE: f64 = 0.02;
 
 fn best_of<F: FnMut()>(mut f: F) -> f64 {
     (0..RUNS)
@@ -31,20 +34,40 @@ fn best_of<F: FnMut()>(mut f: F) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
-/// Best-of-`RUNS` seconds for `ffmpeg -threads 1` to read `path` `LOOPS` times through
-/// `output_args` into /dev/null.
-fn ffmpeg_secs(path: &Path, output_args: &[&str]) -> f64 {
+/// Best-of-`RUNS` seconds for `ffmpeg -threads 1` to read `path` `loops` times through
+/// `output_args` into /dev/null (`limit_s`: only that much of the input, for start-up).
+fn ffmpeg_run(path: &Path, loops: usize, limit_s: Option<f64>, output_args: &[&str]) -> f64 {
     best_of(|| {
-        let status = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(LOOPS - 1).to_string(), "-i"])
-            .arg(path)
-            .args(output_args)
-            .args(["-y", "/dev/null"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("ffmpeg");
+        let mut c = Command::new("ffmpeg");
+        c.args(["-nostdin", "-v", "error", "-threads", "1", "-stream_loop", &(loops - 1).to_string(), "-i"]).arg(path);
+        if let Some(t) = limit_s {
+            c.args(["-t", &t.to_string()]);
+        }
+        let status = c.args(output_args).args(["-y", "/dev/null"]).stdout(Stdio::null()).status().expect("ffmpeg");
         assert!(status.success());
     })
+}
+
+/// ffmpeg's seconds for `loops` passes over `path`, with the loop count raised (from 10) until
+/// its process start-up (the same command on 20 ms of audio) is under `MAX_STARTUP_SHARE` of the
+/// run: (loops, seconds).
+fn ffmpeg_secs(path: &Path, output_args: &[&str]) -> (usize, f64) {
+    let startup = ffmpeg_run(path, 1, Some(0.02), output_args);
+    let mut loops = 10;
+    loop {
+        let secs = ffmpeg_run(path, loops, None, output_args);
+        let share = startup / secs;
+        if share < MAX_STARTUP_SHARE || loops >= 2000 {
+            println!(
+                "# ffmpeg start-up {:.1} ms = {:.2} % of its run ({loops} passes over the file, {secs:.2} s)",
+                startup * 1000.0,
+                share * 100.0
+            );
+            assert!(share < MAX_STARTUP_SHARE, "ffmpeg's start-up stays {:.1} % of its run", share * 100.0);
+            return (loops, secs);
+        }
+        loops = ((loops as f64 * share / (MAX_STARTUP_SHARE / 2.0)).ceil() as usize).max(loops + 1);
+    }
 }
 
 fn main() {
@@ -54,14 +77,14 @@ fn main() {
     for (file, tag) in cases {
         let path = Path::new(&media).join(file);
         let (samples, ch) = decode_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let audio_s = LOOPS as f64 * samples.len() as f64 / ch as f64 / 48_000.0;
+        let (loops, ffmpeg) = ffmpeg_secs(&path, &["-af", "aresample=48000:resampler=soxr", "-f", "f32le"]);
+        let audio_s = loops as f64 * samples.len() as f64 / ch as f64 / 48_000.0;
         let ours = best_of(|| {
-            for _ in 0..LOOPS {
+            for _ in 0..loops {
                 let (s, _) = decode_all(&path).expect("decode");
                 std::hint::black_box(s);
             }
         });
-        let ffmpeg = ffmpeg_secs(&path, &["-af", "aresample=48000:resampler=soxr", "-f", "f32le"]);
         let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
         println!("{file}: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x (best of {RUNS})");
         println!("BENCH decode_x_realtime_{tag} {ours_x:.1} x");
@@ -74,9 +97,11 @@ fn main() {
 
     // Decode + resample + Opus encode of the 44.1 kHz FLAC.
     let path = Path::new(&media).join("aurora-44k.flac");
-    let audio_s = LOOPS as f64 * 24.0;
+    let (loops, ffmpeg) = ffmpeg_secs(&path, &["-ar", "48000", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg"]);
+    let (samples, ch) = decode_all(&path).expect("decode");
+    let audio_s = loops as f64 * samples.len() as f64 / ch as f64 / 48_000.0;
     let ours = best_of(|| {
-        for _ in 0..LOOPS {
+        for _ in 0..loops {
             let src = OpusSource {
                 path: path.clone(),
                 track_id: "bench".into(),
@@ -95,7 +120,6 @@ fn main() {
             std::hint::black_box(bytes);
         }
     });
-    let ffmpeg = ffmpeg_secs(&path, &["-ar", "48000", "-c:a", "libopus", "-b:a", "128k", "-f", "ogg"]);
     let (ours_x, ff_x) = (audio_s / ours, audio_s / ffmpeg);
     println!("aurora-44k.flac -> opus 128k: ours {ours_x:.0}x real time, ffmpeg -threads 1 {ff_x:.0}x");
     println!("BENCH pipeline_x_realtime {ours_x:.1} x");

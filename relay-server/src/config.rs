@@ -58,6 +58,10 @@ pub struct Config {
     /// Recent audio a late joiner gets at once, ms.
     #[arg(long, env = "RELAY_LIVE_BURST_MS", default_value_t = 1_000)]
     pub live_burst_ms: u32,
+    /// How long an ended live stream stays known (its listeners told, its tokens answered with
+    /// the stream's end) before it is forgotten, seconds.
+    #[arg(long, env = "RELAY_LIVE_LINGER_S", default_value_t = 60)]
+    pub live_linger_s: u64,
     /// How far a producer may run ahead of real time before it is refused, ms.
     #[arg(long, env = "RELAY_LIVE_MAX_AHEAD_MS", default_value_t = 3_000)]
     pub live_max_ahead_ms: u64,
@@ -108,7 +112,7 @@ impl Config {
             create_per_minute: self.streams_per_minute,
             burst_ms: self.live_burst_ms,
             max_ahead: Duration::from_millis(self.live_max_ahead_ms),
-            linger: Duration::from_secs(60),
+            linger: Duration::from_secs(self.live_linger_s),
             idle_timeout: Duration::from_secs(600),
         }
     }

@@ -145,6 +145,19 @@ async fn play(ws: &mut Ws, id: &str, position_s: f64, max_s: f64) -> (Option<Val
     }
 }
 
+/// A ping answered: the session has handled everything sent before it (a `stop` included), so
+/// what the server holds is measured after, not during, the last request.
+async fn settled(ws: &mut Ws) {
+    ws.send(Message::text(json!({"type": "ping", "data": {"id": 1}}).to_string())).await.expect("ping");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a pong within 20 s") {
+            Some(Ok(Message::Text(t))) if t.contains("\"pong\"") => return,
+            Some(Ok(_)) => {}
+            other => panic!("the connection broke: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_hostile_file_gets_a_clean_answer_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -158,6 +171,7 @@ async fn every_hostile_file_gets_a_clean_answer_and_memory_stays_bounded() {
         |n: &str| tracks.iter().find(|t| t["file_name"] == n).unwrap_or_else(|| panic!("{n} not listed")).clone();
     let mut ws = tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws").0;
     let mut report = Vec::new();
+    let mut rss_after_round = Vec::new();
     for round in 0..3 {
         for (name, kind) in &corpus {
             let t = by_name(name);
@@ -197,7 +211,15 @@ async fn every_hostile_file_gets_a_clean_answer_and_memory_stays_bounded() {
                 ));
             }
         }
+        settled(&mut ws).await;
+        rss_after_round.push(rss_kib(pid));
     }
+    // Rounds 2 and 3 repeat round 1 exactly: by then every file has been opened, decoded and
+    // cached once and the allocator's arenas have their size, so anything kept per request
+    // (a leaked decoder, buffer or session) shows as growth here. 2 MiB is allocator noise
+    // (fragmentation of freed decode buffers), far below one round's worth of decoded audio.
+    let repeat_growth = rss_after_round[2].saturating_sub(rss_after_round[0]);
+    assert!(repeat_growth < 2 * 1024, "RSS grew {repeat_growth} KiB over two repeated rounds: {rss_after_round:?}");
     // The three-hour file seeks to its last minute and ends exactly.
     let long = by_name("three-hours.wav");
     assert_eq!(long["duration_s"], 10_800.0);
@@ -209,9 +231,18 @@ async fn every_hostile_file_gets_a_clean_answer_and_memory_stays_bounded() {
     let (_, err, samples) = play(&mut ws, good["id"].as_str().expect("id"), 0.0, 100.0).await;
     assert!(err.is_none());
     assert_eq!(samples, good["total_samples"].as_u64().expect("total"));
+    settled(&mut ws).await;
     let rss1 = rss_kib(pid);
-    assert!(rss1 < rss0 + 64 * 1024, "RSS {rss0} -> {rss1} KiB");
-    println!("hostile corpus ({} files, 3 rounds): RSS {rss0} -> {rss1} KiB\n  {}", corpus.len(), report.join("\n  "));
+    // Overall: the chunk cache's share of this corpus plus the three-hour file's last minute and
+    // the good track (all cached after one play), and glibc's per-thread arenas of the decode
+    // threads. Measured: about 3.3 MiB; 12 MiB allows a slower allocator pattern, not a leak of
+    // the 200 MB a lying header claims or of the 1 MB tag per play (3 rounds would be 3 MB+).
+    assert!(rss1 < rss0 + 12 * 1024, "RSS {rss0} -> {rss1} KiB (after each round {rss_after_round:?})");
+    println!(
+        "hostile corpus ({} files, 3 rounds): RSS {rss0} -> {rss1} KiB (after each round {rss_after_round:?})\n  {}",
+        corpus.len(),
+        report.join("\n  ")
+    );
 }
 
 #[tokio::test]

@@ -73,8 +73,31 @@ struct Heard {
     first_pos: Option<u64>,
     end: Option<Value>,
     error: Option<Value>,
-    /// Underruns of a player consuming in real time from a 300 ms start buffer.
+    /// Underruns of a player consuming in real time from the browser player's live start buffer.
     underruns: u32,
+}
+
+/// Audio a live listener holds before it starts playing: the browser player's 500 ms live start
+/// buffer (engine's live stream kind).
+const LIVE_START_FRAMES: u64 = 24_000;
+
+/// Waits until the relay counts `n` listeners of stream `id` (its per-stream gauge goes up in
+/// the same step as the subscription), so that audio produced next provably reaches them.
+async fn listening(s: &Server, id: &str, n: u64) {
+    let name = format!("relay_live_listeners{{stream=\"{id}\"}}");
+    let t0 = Instant::now();
+    loop {
+        let (_, body) = s.get("/metrics");
+        let have = body
+            .lines()
+            .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{n} listeners of {id} within 30 s (have {have})");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Listens until the stream ends or fails (or `limit` passes).
@@ -121,7 +144,7 @@ async fn listen_all(mut ws: Ws, limit: Duration) -> Heard {
                 have_to = hd.sample_pos + hd.frame_count as u64;
                 let now = Instant::now();
                 match playout {
-                    None if have_to - h.first_pos.unwrap_or(0) >= 14_400 => {
+                    None if have_to - h.first_pos.unwrap_or(0) >= LIVE_START_FRAMES => {
                         playout = Some((now, h.first_pos.unwrap_or(0)))
                     }
                     Some((start, p0)) => {
@@ -204,7 +227,7 @@ async fn end(ws: &mut Ws) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_wrong_token_is_refused_for_publishing_and_listening() {
-    let s = server(&["--listen-token-ttl-s", "1"]);
+    let s = server(&["--listen-token-ttl-s", "2"]);
     // Creating streams needs the server key.
     assert_eq!(s.send("POST", "/api/streams", &[], b"").0, 401);
     assert_eq!(s.send("POST", "/api/streams", &["Authorization: Bearer wrong"], b"").0, 401);
@@ -246,7 +269,11 @@ async fn every_wrong_token_is_refused_for_publishing_and_listening() {
             assert_eq!(status, 401, "{addr} {auth}: {body}");
         }
     }
-    // Renewal while live, and expiry: listen tokens here live 1 s.
+    // Renewal while live, and expiry: listen tokens here live 2 s, counted from a stream created
+    // now (the checks above may take longer than that on a slow machine).
+    let fresh = create(&s, "");
+    let minted = Instant::now();
+    let (id, lsn) = (field(&fresh, "stream_id"), field(&fresh, "listen_token"));
     let (status, body) =
         s.send("POST", &format!("/api/streams/{id}/listen_token"), &[&format!("Authorization: Bearer {lsn}")], b"");
     assert_eq!(status, 200, "{body}");
@@ -254,7 +281,8 @@ async fn every_wrong_token_is_refused_for_publishing_and_listening() {
     let mut ws = listener(&s, &id, &renewed, "opus").await;
     send_json(&mut ws, json!({"type": "ping", "data": {"id": 7}})).await;
     assert_eq!(next_json(&mut ws).await["type"], "pong", "the renewed token is accepted");
-    tokio::time::sleep(Duration::from_millis(1300)).await; // past the 1 s lifetime
+    // Expiry is the one thing here that is a matter of time: wait past the first token's 2 s.
+    tokio::time::sleep(Duration::from_millis(2300).saturating_sub(minted.elapsed())).await;
     let mut ws = listener(&s, &id, &lsn, "opus").await;
     let v = next_json(&mut ws).await;
     assert!(v["data"]["error"].as_str().is_some_and(|e| e.contains("expired")), "{v}");
@@ -296,9 +324,11 @@ async fn listeners_get_the_live_audio_late_joiners_a_burst_and_all_the_end() {
         sock.read_to_end(&mut all).await.expect("read");
         all
     });
+    listening(&s, &id, 3).await; // early, early_opus and the Ogg listener hear from sample 0
     let mut p = producer(&s, &id, &pt).await;
     let pos = produce(&mut p, 0, 2.0, true).await;
     let late = tokio::spawn(listen_all(listener(&s, &id, &lt, "pcm_s16").await, Duration::from_secs(20)));
+    listening(&s, &id, 4).await;
     let pos = produce(&mut p, pos, 1.0, true).await;
     end(&mut p).await;
     let (early, early_opus, late) =
@@ -416,7 +446,7 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
         listener(&s, &aid, &field(&a, "listen_token"), "pcm_f32").await,
         Duration::from_secs(20),
     ));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    listening(&s, &aid, 1).await;
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).expect("encoder");
     let mut body = page(7, 0, 0, 2, &[relay_server::ogg_stream::opus_head(2, 312, 48_000)]);
     body.extend(page(7, 1, 0, 0, &[relay_server::ogg_stream::opus_tags(&[])]));
@@ -446,6 +476,7 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
         listener(&s, &field(&c, "stream_id"), &field(&c, "listen_token"), "pcm_f32").await,
         Duration::from_secs(20),
     ));
+    listening(&s, &field(&c, "stream_id"), 1).await;
     let mut fast = producer(&s, &field(&c, "stream_id"), &field(&c, "publish_token")).await;
     produce(&mut fast, 0, 8.0, false).await;
     assert_eq!(next_json(&mut fast).await["data"]["code"], "producer_too_fast");
@@ -456,6 +487,7 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
         listener(&s, &field(&d, "stream_id"), &field(&d, "listen_token"), "opus").await,
         Duration::from_secs(20),
     ));
+    listening(&s, &field(&d, "stream_id"), 1).await;
     let mut gone = producer(&s, &field(&d, "stream_id"), &field(&d, "publish_token")).await;
     produce(&mut gone, 0, 0.5, true).await;
     drop(gone);
@@ -506,11 +538,43 @@ async fn a_library_broadcast_is_the_track_sample_for_sample() {
     assert_eq!(max_err, 0.0, "the broadcast is the track's decode");
 }
 
+/// Whole, contiguous frames read so far on one connection.
+#[derive(Clone, Copy, Default)]
+struct Contiguous {
+    frames: usize,
+    next: Option<u64>,
+}
+
+/// Reads a connection until it has had `n` whole, contiguous binary frames (before a SIGTERM, so
+/// that the shutdown provably interrupts a connection that is playing).
+async fn read_frames(ws: &mut Ws, who: &str, n: usize) -> Contiguous {
+    let mut c = Contiguous::default();
+    while c.frames < n {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("frames within 30 s") {
+            Some(Ok(Message::Binary(b))) => {
+                let (h, payload) = FrameHeader::parse(&b).unwrap_or_else(|e| panic!("{who}: a cut frame: {e}"));
+                assert_eq!(payload.len(), h.frame_count as usize * h.channels as usize * 4, "{who}: whole payload");
+                if let Some(n) = c.next {
+                    assert_eq!(h.sample_pos, n, "{who}: contiguous frames");
+                }
+                c.next = Some(h.sample_pos + h.frame_count as u64);
+                c.frames += 1;
+            }
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert_eq!(v["type"], "audio_stream_start", "{who}: {v}");
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{who}: the connection ended before {n} frames: {other:?}"),
+        }
+    }
+    c
+}
+
 /// Reads one connection to its close after a SIGTERM: every binary frame whole and contiguous,
 /// then `audio_stream_end` with reason `server_shutdown` at the end of the last frame, then 1001.
-async fn read_to_shutdown_close(ws: &mut Ws, who: &str) -> (usize, u64) {
-    let mut frames = 0usize;
-    let mut next: Option<u64> = None;
+async fn read_to_shutdown_close(ws: &mut Ws, who: &str, so_far: Contiguous) -> (usize, u64) {
+    let Contiguous { mut frames, mut next } = so_far;
     let mut ended_at = None;
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("close within 10 s") {
@@ -547,22 +611,30 @@ async fn read_to_shutdown_close(ws: &mut Ws, who: &str) -> (usize, u64) {
     (frames, ended_at)
 }
 
-/// An HTTP/1.0 request on a fresh connection, read to its end; with `wait`, reading pauses after
-/// the first 8 KB until `wait` fires (a 4 KB receive buffer keeps the server waiting meanwhile).
-async fn http_read(addr: String, request: String, wait: Option<tokio::sync::oneshot::Receiver<()>>) -> Vec<u8> {
+/// An HTTP/1.0 request on a fresh connection, read to its end. It reads `first` bytes, then tells
+/// `ready`; with `wait`, reading then pauses until `wait` fires (a 4 KB receive buffer keeps the
+/// server waiting meanwhile).
+async fn http_read(
+    addr: String,
+    request: String,
+    first: usize,
+    ready: tokio::sync::oneshot::Sender<()>,
+    wait: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.set_recv_buffer_size(4096).expect("rcvbuf");
     let mut sock = sock.connect(addr.parse().expect("addr")).await.expect("connect");
     sock.write_all(format!("{request}\r\n\r\n").as_bytes()).await.expect("write");
     let mut all = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while all.len() < first {
+        let n = sock.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "the body ended before {first} bytes");
+        all.extend_from_slice(&chunk[..n]);
+    }
+    let _ = ready.send(());
     if let Some(wait) = wait {
-        let mut chunk = [0u8; 1024];
-        while all.len() < 8192 {
-            let n = sock.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "the body ended before 8 KB");
-            all.extend_from_slice(&chunk[..n]);
-        }
         let _ = wait.await;
     }
     tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut all)).await.expect("end").expect("read");
@@ -624,17 +696,32 @@ async fn sigterm_tells_every_connection_and_cuts_no_frame() {
     let pos = produce(&mut prod, 0, 1.0, true).await;
     let mut live = listener(&s, &id, &listen, "pcm_f32").await;
     let mut lib = connect(&s).await;
-    let track = s.track_id("aurora-48k.flac");
+    // The library session plays the hour, so that it cannot end on its own before the shutdown
+    // however long the machine takes to get there.
     let hour_id = s.track_id("one-hour.wav");
-    send_json(&mut lib, json!({"type": "play", "data": {"track_id": track, "codec": "pcm_f32"}})).await;
+    send_json(&mut lib, json!({"type": "play", "data": {"track_id": hour_id, "codec": "pcm_f32"}})).await;
     // Over HTTP: an Ogg listener of the live stream (Icecast-compatible port), a download of the
     // library track as Ogg read slowly (the server waits on the socket), and a second stream
     // published by PUT, with a WebSocket listener.
-    let ogg_live =
-        tokio::spawn(http_read(s.ingest.clone(), format!("GET /live/{id}.ogg?token={listen} HTTP/1.0"), None));
+    // Each HTTP reader tells when its first bytes are in (the live one past its header pages,
+    // the download its first 8 KB), and the shutdown waits for both.
+    let (ogg_live_ready, ogg_live_in) = tokio::sync::oneshot::channel::<()>();
+    let ogg_live = tokio::spawn(http_read(
+        s.ingest.clone(),
+        format!("GET /live/{id}.ogg?token={listen} HTTP/1.0"),
+        2048,
+        ogg_live_ready,
+        None,
+    ));
     let (go_on, wait) = tokio::sync::oneshot::channel::<()>();
-    let download =
-        tokio::spawn(http_read(s.addr.clone(), format!("GET /api/tracks/{hour_id}/stream.ogg HTTP/1.0"), Some(wait)));
+    let (download_ready, download_in) = tokio::sync::oneshot::channel::<()>();
+    let download = tokio::spawn(http_read(
+        s.addr.clone(),
+        format!("GET /api/tracks/{hour_id}/stream.ogg HTTP/1.0"),
+        8192,
+        download_ready,
+        Some(wait),
+    ));
     let c2 = create(&s, "{}");
     let (id2, publish2, listen2) = (field(&c2, "stream_id"), field(&c2, "publish_token"), field(&c2, "listen_token"));
     let mut live2 = listener(&s, &id2, &listen2, "pcm_f32").await;
@@ -650,15 +737,22 @@ async fn sigterm_tells_every_connection_and_cuts_no_frame() {
         sock
     };
     let _ = produce(&mut prod, pos, 1.0, true).await;
+    // Every connection is under way before the shutdown: frames on each WebSocket, first bytes on
+    // each HTTP body. Conditions, not time: a slow machine only takes longer to get here.
+    let lib_so_far = read_frames(&mut lib, "library session", 1).await;
+    let live_so_far = read_frames(&mut live, "live listener", 1).await;
+    let put_so_far = read_frames(&mut live2, "listener of the PUT stream", 3).await;
+    ogg_live_in.await.expect("the live Ogg listener has its first bytes");
+    download_in.await.expect("the download has its first 8 KB");
 
     let pid = s.child.id();
     let t0 = Instant::now();
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
     assert!(status.success());
     let _ = go_on.send(());
-    let (lib_frames, lib_end) = read_to_shutdown_close(&mut lib, "library session").await;
-    let (live_frames, live_end) = read_to_shutdown_close(&mut live, "live listener").await;
-    let (put_frames, put_end) = read_to_shutdown_close(&mut live2, "listener of the PUT stream").await;
+    let (lib_frames, lib_end) = read_to_shutdown_close(&mut lib, "library session", lib_so_far).await;
+    let (live_frames, live_end) = read_to_shutdown_close(&mut live, "live listener", live_so_far).await;
+    let (put_frames, put_end) = read_to_shutdown_close(&mut live2, "listener of the PUT stream", put_so_far).await;
     assert!(put_frames >= 3, "the PUT stream's audio reached its listener: {put_frames} frames");
     // The producers are told: the WebSocket one, then closed with 1001; the PUT one by its answer.
     let told = next_json(&mut prod).await;

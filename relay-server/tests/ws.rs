@@ -93,13 +93,16 @@ struct Received {
     start: Value,
     samples: Vec<f32>,
     end: Value,
-    /// Largest lead of received audio over wall-clock time since the first frame, seconds.
+    /// Largest lead of received audio over wall-clock time since the play request, seconds.
     max_lead_s: f64,
 }
 
 /// Plays `track` and collects the whole stream, acking each frame when `ack` is set.
 async fn play_all(ws: &mut Ws, track: &str, codec: &str, ack: bool) -> Received {
     send(ws, json!({"type": "play", "data": {"track_id": track, "codec": codec}})).await;
+    // The server cannot send before it has the request: the lead is measured from here, so a
+    // test task that reads its first frame late cannot inflate it.
+    let asked = Instant::now();
     let start = next_json(ws).await;
     assert_eq!(start["type"], "audio_stream_start", "{start}");
     let session = start["data"]["session"].as_u64().expect("session") as u32;
@@ -107,7 +110,6 @@ async fn play_all(ws: &mut Ws, track: &str, codec: &str, ack: bool) -> Received 
     let channels = start["data"]["channels"].as_u64().expect("channels") as u8;
     let mut samples = Vec::new();
     let mut scratch = vec![0f32; 48_000 * 8];
-    let mut first: Option<Instant> = None;
     let mut max_lead_s: f64 = 0.0;
     loop {
         let msg =
@@ -119,9 +121,8 @@ async fn play_all(ws: &mut Ws, track: &str, codec: &str, ack: bool) -> Received 
                 assert_eq!(h.channels, channels);
                 assert_eq!(h.sample_pos, pos, "frames are contiguous");
                 assert_eq!(h.flags & FLAG_DISCONTINUITY != 0, samples.is_empty(), "first frame flags the start");
-                let t0 = *first.get_or_insert_with(Instant::now);
                 pos += h.frame_count as u64;
-                max_lead_s = max_lead_s.max(pos as f64 / 48_000.0 - t0.elapsed().as_secs_f64());
+                max_lead_s = max_lead_s.max(pos as f64 / 48_000.0 - asked.elapsed().as_secs_f64());
                 let n = decode_pcm_into(h.codec, payload, &mut scratch);
                 samples.extend_from_slice(&scratch[..n]);
                 if ack {
@@ -419,8 +420,10 @@ async fn pause_stops_sending_resume_continues_queue_follows_and_bad_transport_co
     expect_error(&mut ws, "invalid_parameter").await; // past the end of an 8 s track
     send(&mut ws, json!({"type": "seek", "data": {"position_s": "NaN"}})).await;
     expect_error(&mut ws, "invalid_parameter").await;
-    // Pause: after what is in flight, nothing more comes.
+    // Pause: after what is in flight, nothing more comes. A ping right behind the pause is
+    // answered by the same session task after it, so the pong marks where the pause took hold.
     send(&mut ws, json!({"type": "pause"})).await;
+    send(&mut ws, json!({"type": "ping", "data": {"id": 99}})).await;
     // (Frames before this point were skipped while reading the error replies above.)
     let mut next = 0u64;
     let drain = |b: &[u8], next: &mut u64| {
@@ -429,9 +432,9 @@ async fn pause_stops_sending_resume_continues_queue_follows_and_bad_transport_co
         *next = h.sample_pos + h.frame_count as u64;
     };
     loop {
-        match tokio::time::timeout(Duration::from_millis(300), ws.next()).await {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Binary(b)))) => drain(&b, &mut next),
-            Err(_) => break,
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("pong") => break,
             other => panic!("while pausing: {other:?}"),
         }
     }

@@ -72,7 +72,9 @@ enum Cmd {
     /// Holds N real-time listeners of a live stream for S seconds and reports per-listener
     /// underruns (a player consuming in real time from a small start buffer), bytes, join
     /// latency (connect to first audio byte) percentiles, and the server's RSS and CPU per
-    /// listener (with `--server-pid`). `--http URL` listens to plain HTTP Ogg instead of /ws
+    /// listener (with `--server-pid`). A listener is `ok` only if it had no error and no
+    /// underrun and played at least 90 % of its connection's duration; one that never got audio
+    /// counts in the join percentiles with its whole wait. `--http URL` listens to plain HTTP Ogg instead of /ws
     /// (this relay's /live/{id}.ogg?token=... or an Icecast mount).
     Load {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -113,6 +115,15 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The server key: live cycles too (streams published in real time the whole run;
+        /// listeners over /ws and HTTP Ogg joining and dropping; tokens renewed; expired tokens
+        /// refused; streams published, heard and dropped by their producer).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// The server's listen-token lifetime (`--listen-token-ttl-s`), seconds: after it, the
+        /// first tokens must be refused.
+        #[arg(long, default_value_t = 5)]
+        listen_token_ttl_s: u64,
     },
     /// Publishes WAV or raw PCM from a file or stdin (`-`) to a live stream in real time, as a
     /// speech synthesizer's output piped in: `espeak-ng --stdout "Hello" | relay-client publish
@@ -152,15 +163,23 @@ fn ws_url(server: &str) -> String {
 /// A tiny HTTP/1.0 GET of `path` on an http:// server: the body (keeps the client free of an
 /// HTTP stack for the few calls it makes).
 async fn http_get(server: &str, path: &str) -> anyhow::Result<String> {
+    Ok(http_request(server, "GET", path, None).await?.1)
+}
+
+/// A tiny HTTP/1.0 request with an optional bearer token and no body: (status, body).
+async fn http_request(server: &str, method: &str, path: &str, bearer: Option<&str>) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let base = server.trim_end_matches('/');
     let host = base.strip_prefix("http://").context("an http:// server URL is needed")?;
     let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connect {host}"))?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let length = if method == "GET" { "" } else { "Content-Length: 0\r\n" };
+    stream.write_all(format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}{length}\r\n").as_bytes()).await?;
     let mut body = Vec::new();
     stream.read_to_end(&mut body).await?;
     let text = String::from_utf8_lossy(&body);
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
 }
 
 async fn list(server: &str) -> anyhow::Result<()> {
@@ -650,8 +669,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::List { server } => list(&server).await,
-        Cmd::Soak { server, server_pid, cycles, concurrency, seed } => {
-            soak::run(&server, server_pid, cycles, concurrency, seed).await
+        Cmd::Soak { server, server_pid, cycles, concurrency, seed, api_key, listen_token_ttl_s } => {
+            soak::run(&server, server_pid, cycles, concurrency, seed, api_key, listen_token_ttl_s).await
         }
         Cmd::Fetch { server, track, codec, position_s, bitrate, profile, out } => {
             fetch(&server, &track, &codec, position_s, bitrate, profile, &out).await
@@ -698,7 +717,38 @@ mod load {
         underruns: u32,
         bytes: u64,
         audio_frames: u64,
+        /// Frames the player played (real time from its start, never beyond what arrived).
+        played_frames: u64,
+        /// Frames it should have played: its whole connection, connect to the end of the hold.
+        due_frames: u64,
         error: Option<String>,
+    }
+
+    /// A listener is OK only when it had no error and no underrun, started playing, and played
+    /// at least this share of what it should have (a server that accepts and sends nothing, or
+    /// sends a burst and stops, fails).
+    const MIN_PLAYED_SHARE: f64 = 0.9;
+
+    impl Outcome {
+        fn started(&self) -> bool {
+            self.played_frames > 0
+        }
+
+        fn short(&self) -> bool {
+            (self.played_frames as f64) < MIN_PLAYED_SHARE * self.due_frames as f64
+        }
+
+        fn ok(&self) -> bool {
+            self.error.is_none() && self.underruns == 0 && self.started() && !self.short()
+        }
+
+        /// Closes the listener's account at `end`: what it played against its whole connection.
+        fn settle(&mut self, play: &mut Playout, t0: Instant, end: Instant) {
+            play.finish(end);
+            self.underruns = play.underruns;
+            self.played_frames = play.played(end).map_or(0, |p| p.min(play.received));
+            self.due_frames = (end.saturating_duration_since(t0).as_secs_f64() * 48_000.0) as u64;
+        }
     }
 
     /// A player consuming in real time once `buffer` frames are in.
@@ -779,8 +829,7 @@ mod load {
             Ok(())
         }
         .await;
-        play.finish(Instant::now());
-        o.underruns = play.underruns;
+        o.settle(&mut play, t0, Instant::now().min(until));
         if let Err(e) = r {
             o.error = Some(e.to_string());
         }
@@ -911,8 +960,7 @@ mod load {
             Ok(())
         }
         .await;
-        play.finish(Instant::now());
-        o.underruns = play.underruns;
+        o.settle(&mut play, t0, Instant::now().min(until));
         if let Err(e) = r {
             o.error = Some(e.to_string());
         }
@@ -975,19 +1023,24 @@ mod load {
             outs.push(t.await.unwrap_or_else(|e| Outcome { error: Some(e.to_string()), ..Default::default() }));
         }
         let n = outs.len();
+        let ok = outs.iter().filter(|o| o.ok()).count();
         let errors = outs.iter().filter(|o| o.error.is_some()).count();
         let with_underrun = outs.iter().filter(|o| o.underruns > 0 || o.error.is_some()).count();
+        let never_started = outs.iter().filter(|o| !o.started()).count();
+        let short = outs.iter().filter(|o| o.started() && o.short()).count();
         let underruns: u64 = outs.iter().map(|o| o.underruns as u64).sum();
         let bytes: u64 = outs.iter().map(|o| o.bytes).sum();
         let audio: f64 = outs.iter().map(|o| o.audio_frames as f64 / 48_000.0).sum::<f64>() / n.max(1) as f64;
-        let mut joins: Vec<f64> = outs.iter().filter_map(|o| o.join_ms).collect();
+        // A listener that never got audio counts with the whole time it waited (connect to the
+        // end of the hold), so that failures raise the percentiles instead of leaving them.
+        let hold_ms = until.duration_since(t_start).as_secs_f64() * 1000.0;
+        let mut joins: Vec<f64> = outs.iter().map(|o| o.join_ms.unwrap_or(hold_ms)).collect();
         joins.sort_by(f64::total_cmp);
         if let Some(e) = outs.iter().find_map(|o| o.error.clone()) {
             eprintln!("relay-client load: first error: {e}");
         }
         println!(
-            "LOAD listeners={n} ok={} errors={errors} underruns={underruns} listeners_with_underrun={with_underrun} bytes={bytes} audio_s_per_listener={audio:.2} join_ms_p50={:.1} join_ms_p95={:.1} join_ms_max={:.1}",
-            n - with_underrun,
+            "LOAD listeners={n} ok={ok} errors={errors} underruns={underruns} listeners_with_underrun={with_underrun} never_started={never_started} short={short} bytes={bytes} audio_s_per_listener={audio:.2} join_ms_p50={:.1} join_ms_p95={:.1} join_ms_max={:.1}",
             pct(&joins, 50.0),
             pct(&joins, 95.0),
             joins.last().copied().unwrap_or(f64::NAN)
@@ -1026,6 +1079,8 @@ mod soak {
         threads: i64,
         rss_kib: i64,
         sessions: i64,
+        /// Live streams the server knows (published, or ended and lingering).
+        streams: i64,
     }
 
     async fn usage(server: &str, pid: u32) -> anyhow::Result<Usage> {
@@ -1044,11 +1099,15 @@ mod soak {
             .find_map(|l| l.strip_prefix("relay_sessions_active "))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(-1);
-        Ok(Usage { fds, threads: field("Threads:"), rss_kib: field("VmRSS:"), sessions })
+        let streams = metrics.lines().filter(|l| l.starts_with("relay_live_producers{")).count() as i64;
+        Ok(Usage { fds, threads: field("Threads:"), rss_kib: field("VmRSS:"), sessions, streams })
     }
 
     fn print(when: &str, u: &Usage) {
-        println!("SOAK {when} fds={} threads={} sessions={} rss_kib={}", u.fds, u.threads, u.sessions, u.rss_kib);
+        println!(
+            "SOAK {when} fds={} threads={} sessions={} live_streams={} rss_kib={}",
+            u.fds, u.threads, u.sessions, u.streams, u.rss_kib
+        );
     }
 
     /// xorshift64*: reproducible randomness from `--seed`.
@@ -1066,12 +1125,14 @@ mod soak {
     }
 
     /// One cycle; `Ok(kind)` when it went as a client expects.
-    async fn cycle(
-        server: &str,
-        ws_url: &str,
-        tracks: &[(String, f64)],
-        rng: &mut Rng,
-    ) -> anyhow::Result<&'static str> {
+    async fn cycle(ctx: &Ctx, rng: &mut Rng) -> anyhow::Result<&'static str> {
+        let (server, ws_url, tracks) = (ctx.server.as_str(), ctx.ws_url.as_str(), &ctx.tracks[..]);
+        // With live streams, a third of the cycles are live ones.
+        if let Some(live) = &ctx.live {
+            if rng.below(3) == 0 {
+                return live_cycle(ctx, live, rng).await;
+            }
+        }
         let (id, dur) = &tracks[rng.below(tracks.len() as u64) as usize];
         let codec = ["pcm_s16", "pcm_f32", "opus"][rng.below(3) as usize];
         let kind = rng.below(6);
@@ -1141,27 +1202,278 @@ mod soak {
         }
     }
 
-    pub async fn run(server: &str, pid: u32, cycles: u64, concurrency: usize, seed: u64) -> anyhow::Result<()> {
+    /// What every cycle shares.
+    struct Ctx {
+        server: String,
+        ws_url: String,
+        tracks: Vec<(String, f64)>,
+        live: Option<Live>,
+    }
+
+    /// A long-lived live stream of the soak: published in real time for the whole run.
+    struct LongLived {
+        id: String,
+        /// The listen token minted at its creation: refused once the server's TTL has passed.
+        first_token: String,
+    }
+
+    /// The live part of the soak.
+    struct Live {
+        key: String,
+        ttl: Duration,
+        minted: Instant,
+        streams: Vec<LongLived>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+        producers: std::sync::Mutex<Vec<tokio::task::JoinHandle<anyhow::Result<u64>>>>,
+        kinds: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    }
+
+    /// Long-lived streams of a live soak.
+    const LONG_LIVED: usize = 4;
+
+    /// 100 ms of a quiet stereo tone from frame `pos`, as a pcm_f32 frame.
+    fn tone_frame(pos: u64) -> Vec<u8> {
+        let pcm: Vec<f32> = (0..4800u64)
+            .flat_map(|i| {
+                let v = (((pos + i) as f64 / 48_000.0) * 330.0 * std::f64::consts::TAU).sin() as f32 * 0.1;
+                [v, v]
+            })
+            .collect();
+        let mut out = Vec::new();
+        stream_core::wire::encode_pcm_frame(stream_core::wire::Codec::PcmF32, 2, 0, 0, pos, &pcm, &mut out);
+        out
+    }
+
+    /// Creates a stream with the server key: (id, publish token, listen token).
+    async fn create(server: &str, key: &str) -> anyhow::Result<(String, String, String)> {
+        let (status, body) = super::http_request(server, "POST", "/api/streams", Some(key)).await?;
+        anyhow::ensure!(status == 201, "create a stream: {status} {body}");
+        let v: Value = serde_json::from_str(&body)?;
+        let f = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no {k} in {v}"));
+        Ok((f("stream_id")?, f("publish_token")?, f("listen_token")?))
+    }
+
+    type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn publisher(ws_url: &str, id: &str, token: &str) -> anyhow::Result<Ws> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        let msg = json!({"type": "publish", "data": {"stream_id": id, "token": token, "codec": "pcm_f32", "channels": 2, "sample_rate": 48000}});
+        ws.send(Message::text(msg.to_string())).await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+                Some(Ok(Message::Text(t))) if t.contains("publish_ready") => return Ok(ws),
+                Some(Ok(Message::Text(t))) => anyhow::bail!("publish: {t}"),
+                Some(Ok(_)) => {}
+                other => anyhow::bail!("publish: {other:?}"),
+            }
+        }
+    }
+
+    /// Listens over /ws until `frames` audio frames arrived: Ok, or the error message.
+    async fn hear(ws_url: &str, id: &str, token: &str, codec: &str, frames: usize) -> anyhow::Result<Ws> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        let msg = json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": codec}});
+        ws.send(Message::text(msg.to_string())).await?;
+        let mut got = 0;
+        while got < frames {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+                Some(Ok(Message::Binary(_))) => got += 1,
+                Some(Ok(Message::Text(t))) if t.contains("audio_stream_error") => anyhow::bail!("{t}"),
+                Some(Ok(_)) => {}
+                other => anyhow::bail!("listen: {other:?}"),
+            }
+        }
+        Ok(ws)
+    }
+
+    impl Live {
+        async fn start(server: &str, ws_url: &str, key: String, ttl_s: u64) -> anyhow::Result<Live> {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (mut streams, mut producers) = (Vec::new(), Vec::new());
+            for _ in 0..LONG_LIVED {
+                let (id, publish, listen) = create(server, &key).await?;
+                let mut ws = publisher(ws_url, &id, &publish).await?;
+                let stop = stop.clone();
+                producers.push(tokio::spawn(async move {
+                    // Real time, 100 ms frames, until told to stop; then a normal end.
+                    let t0 = Instant::now();
+                    let mut pos = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        ws.send(Message::binary(tone_frame(pos))).await?;
+                        pos += 4800;
+                        let due = t0 + Duration::from_secs_f64(pos as f64 / 48_000.0);
+                        tokio::time::sleep_until((due - Duration::from_millis(100)).into()).await;
+                    }
+                    ws.send(Message::text(r#"{"type":"end"}"#)).await?;
+                    Ok(pos)
+                }));
+                streams.push(LongLived { id, first_token: listen });
+            }
+            Ok(Live {
+                key,
+                ttl: Duration::from_secs(ttl_s),
+                minted: Instant::now(),
+                streams,
+                stop,
+                producers: std::sync::Mutex::new(producers),
+                kinds: Default::default(),
+            })
+        }
+
+        fn count(&self, kind: &'static str) {
+            if kind.starts_with("live_") {
+                *self.kinds.lock().expect("kinds").entry(kind).or_default() += 1;
+            }
+        }
+
+        fn kinds(&self) -> String {
+            let k = self.kinds.lock().expect("kinds");
+            k.iter().map(|(n, c)| format!("{n}={c}")).collect::<Vec<_>>().join(" ")
+        }
+
+        /// A fresh listen token of a long-lived stream, renewed with the server key.
+        async fn renew(&self, server: &str, id: &str) -> anyhow::Result<String> {
+            let (status, body) =
+                super::http_request(server, "POST", &format!("/api/streams/{id}/listen_token"), Some(&self.key))
+                    .await?;
+            anyhow::ensure!(status == 200, "renew: {status} {body}");
+            let v: Value = serde_json::from_str(&body)?;
+            v["listen_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no listen_token in {v}"))
+        }
+
+        /// Ends the long-lived streams; each producer must have published without a break.
+        async fn stop(&self) -> anyhow::Result<()> {
+            self.stop.store(true, Ordering::Relaxed);
+            let producers = std::mem::take(&mut *self.producers.lock().expect("producers"));
+            for p in producers {
+                let frames = p.await??;
+                anyhow::ensure!(frames > 0, "a long-lived producer published nothing");
+            }
+            Ok(())
+        }
+    }
+
+    /// One live cycle; `Ok(kind)` when it went as a client expects.
+    async fn live_cycle(ctx: &Ctx, live: &Live, rng: &mut Rng) -> anyhow::Result<&'static str> {
+        let (server, ws_url) = (ctx.server.as_str(), ctx.ws_url.as_str());
+        let s = &live.streams[rng.below(live.streams.len() as u64) as usize];
+        let codec = ["pcm_s16", "pcm_f32", "opus"][rng.below(3) as usize];
+        match rng.below(5) {
+            0 => {
+                // Listen with a renewed token, hear a while, drop without a close frame.
+                let token = live.renew(server, &s.id).await?;
+                let ws = hear(ws_url, &s.id, &token, codec, 1 + rng.below(4) as usize).await?;
+                drop(ws);
+                Ok("live_listen_drop")
+            }
+            1 => {
+                // Listen, close, reconnect with the same token and hear again.
+                let token = live.renew(server, &s.id).await?;
+                let mut ws = hear(ws_url, &s.id, &token, codec, 1).await?;
+                ws.close(None).await?;
+                let mut ws = hear(ws_url, &s.id, &token, codec, 2).await?;
+                ws.close(None).await?;
+                Ok("live_reconnect")
+            }
+            2 => {
+                // HTTP Ogg on the main port: read a little, drop.
+                let token = live.renew(server, &s.id).await?;
+                let host = server.trim_end_matches('/').trim_start_matches("http://").to_owned();
+                let mut sock = tokio::net::TcpStream::connect(&host).await?;
+                sock.write_all(
+                    format!("GET /live/{}.ogg?token={token} HTTP/1.0\r\nHost: {host}\r\n\r\n", s.id).as_bytes(),
+                )
+                .await?;
+                let mut buf = vec![0u8; 8 * 1024];
+                let n = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf)).await??;
+                anyhow::ensure!(
+                    n > 0 && buf.starts_with(b"HTTP/1.1 200"),
+                    "live Ogg: {}",
+                    String::from_utf8_lossy(&buf[..n.min(200)])
+                );
+                Ok("live_http_drop")
+            }
+            3 => {
+                // The first token, once its lifetime has passed, is refused.
+                if live.minted.elapsed() <= live.ttl + Duration::from_secs(1) {
+                    return Ok("early");
+                }
+                match hear(ws_url, &s.id, &s.first_token, codec, 1).await {
+                    Err(e) if e.to_string().contains("unauthorized") && e.to_string().contains("expired") => {
+                        Ok("live_expired_refused")
+                    }
+                    Err(e) => Err(e),
+                    Ok(_) => anyhow::bail!("an expired token was accepted"),
+                }
+            }
+            _ => {
+                // A stream of its own: published, heard, then its producer drops without a word;
+                // the listener is told (producer_lost) and the stream goes after its linger.
+                let (id, publish, listen) = create(server, &live.key).await?;
+                let mut p = publisher(ws_url, &id, &publish).await?;
+                for i in 0..5u64 {
+                    p.send(Message::binary(tone_frame(i * 4800))).await?;
+                }
+                let mut l = hear(ws_url, &id, &listen, codec, 1).await?;
+                drop(p);
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(15), l.next()).await? {
+                        Some(Ok(Message::Text(t)))
+                            if t.contains("audio_stream_error") || t.contains("audio_stream_end") =>
+                        {
+                            break
+                        }
+                        Some(Ok(_)) => {}
+                        other => anyhow::bail!("the listener of a dropped producer: {other:?}"),
+                    }
+                }
+                Ok("live_publish_drop")
+            }
+        }
+    }
+
+    pub async fn run(
+        server: &str,
+        pid: u32,
+        cycles: u64,
+        concurrency: usize,
+        seed: u64,
+        api_key: Option<String>,
+        listen_token_ttl_s: u64,
+    ) -> anyhow::Result<()> {
         let list: Vec<Value> = serde_json::from_str(&super::http_get(server, "/api/tracks").await?)?;
-        let tracks: Arc<Vec<(String, f64)>> = Arc::new(
-            list.iter()
-                .filter(|t| t["playable"] != false)
-                .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t["duration_s"].as_f64()?)))
-                .collect(),
-        );
+        let tracks: Vec<(String, f64)> = list
+            .iter()
+            .filter(|t| t["playable"] != false)
+            .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t["duration_s"].as_f64()?)))
+            .collect();
         anyhow::ensure!(!tracks.is_empty(), "no playable track");
-        // A warm-up round first (a sixth of the cycles): the chunk cache fills to its size and
-        // the allocator's arenas to their working set. The baseline is the server at rest after it.
         let ws_url = super::ws_url(server);
-        let warm = pool(server, &ws_url, &tracks, (cycles / 6).max(50), concurrency, seed ^ 0xABCD).await?;
-        let before = drained(server, pid, None).await?;
+        let live = match api_key {
+            Some(key) => Some(Live::start(server, &ws_url, key, listen_token_ttl_s).await?),
+            None => None,
+        };
+        let ctx = Arc::new(Ctx { server: server.to_owned(), ws_url, tracks, live });
+        // A warm-up round first (a sixth of the cycles): the chunk cache fills to its size and
+        // the allocator's arenas to their working set. The baseline is the server at rest after
+        // it (with live cycles: its long-lived streams still published, nobody listening).
+        let warm = pool(&ctx, (cycles / 6).max(50), concurrency, seed ^ 0xABCD).await?;
+        let before = drained(&ctx, pid, None).await?;
         print("before", &before);
         let t0 = Instant::now();
-        let (okn, failn) = pool(server, &ws_url, &tracks, cycles, concurrency, seed).await?;
+        let (okn, failn) = pool(&ctx, cycles, concurrency, seed).await?;
         let secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let after = drained(server, pid, Some(before)).await?;
+        let after = drained(&ctx, pid, Some(before)).await?;
         print("after", &after);
+        if let Some(live) = &ctx.live {
+            live.stop().await?;
+            println!(
+                "SOAK live: {} long-lived streams published without a break; live cycles {}",
+                live.streams.len(),
+                live.kinds()
+            );
+        }
         println!(
             "SOAK cycles={cycles} ok={okn} failed={failn} seconds={secs:.1} cycles_per_s={:.0} drained_in_s={:.1} (warm-up: {} cycles)",
             cycles as f64 / secs,
@@ -1169,6 +1481,7 @@ mod soak {
             warm.0 + warm.1
         );
         let within = after.sessions == 0
+            && after.streams == before.streams
             && after.fds <= before.fds + FD_MARGIN
             && after.threads <= before.threads + THREAD_MARGIN
             && after.rss_kib <= before.rss_kib + RSS_MARGIN_KIB;
@@ -1184,11 +1497,15 @@ mod soak {
 
     /// The server's usage once the connections clients dropped are closed on its side (at most
     /// 90 s): no session, and threads and fds back near `like` when given.
-    async fn drained(server: &str, pid: u32, like: Option<Usage>) -> anyhow::Result<Usage> {
+    async fn drained(ctx: &Ctx, pid: u32, like: Option<Usage>) -> anyhow::Result<Usage> {
+        let server = ctx.server.as_str();
+        let long_lived = ctx.live.as_ref().map_or(0, |l| l.streams.len() as i64);
         let t0 = Instant::now();
         loop {
             let u = usage(server, pid).await?;
+            // Streams published and dropped in cycles are gone after their linger.
             let settled = u.sessions == 0
+                && u.streams == long_lived
                 && like.is_none_or(|b| u.fds <= b.fds + FD_MARGIN && u.threads <= b.threads + THREAD_MARGIN);
             if settled || t0.elapsed() > Duration::from_secs(90) {
                 // A last moment for decode threads that are finishing.
@@ -1200,26 +1517,23 @@ mod soak {
     }
 
     /// Runs `cycles` cycles on `concurrency` workers: (ok, failed).
-    async fn pool(
-        server: &str,
-        ws_url: &str,
-        tracks: &Arc<Vec<(String, f64)>>,
-        cycles: u64,
-        concurrency: usize,
-        seed: u64,
-    ) -> anyhow::Result<(u64, u64)> {
+    async fn pool(ctx: &Arc<Ctx>, cycles: u64, concurrency: usize, seed: u64) -> anyhow::Result<(u64, u64)> {
         let next = Arc::new(AtomicU64::new(0));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let mut workers = Vec::new();
         for w in 0..concurrency {
-            let (next, ok, failed, tracks) = (next.clone(), ok.clone(), failed.clone(), tracks.clone());
-            let (server, ws_url) = (server.to_owned(), ws_url.to_owned());
+            let (next, ok, failed, ctx) = (next.clone(), ok.clone(), failed.clone(), ctx.clone());
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(w as u64 + 1));
             workers.push(tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < cycles {
-                    match cycle(&server, &ws_url, &tracks, &mut rng).await {
-                        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    match cycle(&ctx, &mut rng).await {
+                        Ok(kind) => {
+                            if let Some(live) = &ctx.live {
+                                live.count(kind);
+                            }
+                            ok.fetch_add(1, Ordering::Relaxed)
+                        }
                         Err(e) => {
                             if failed.fetch_add(1, Ordering::Relaxed) < 5 {
                                 eprintln!("soak: a cycle failed: {e}");

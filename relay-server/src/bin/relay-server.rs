@@ -27,6 +27,11 @@ async fn main() -> anyhow::Result<()> {
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     relay_server::raise_fd_limit();
     let (server, state) = relay_server::http::build(config, listener, ingest)?;
+    // The signal handlers are in place before the line below tells anyone the server is up: a
+    // SIGTERM sent right after it is a graceful shutdown, never the default action.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("cannot handle SIGINT: {e}"))?;
     // Tests and scripts read this line to learn the ports.
     match ingest_addr {
         Some(i) => println!("relay-server listening on {scheme}://{addr} (Icecast source port http://{i})"),
@@ -41,11 +46,6 @@ async fn main() -> anyhow::Result<()> {
     let handle = server.handle();
     let grace = Duration::from_secs(state.config.shutdown_grace_s.max(1));
     actix_web::rt::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
         let which = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
