@@ -1,5 +1,7 @@
 # The only entry points: setup, run, test, bench (README and CI call these targets).
 SHELL := /bin/bash
+# A bench or test piped into tee fails when the bench fails.
+.SHELLFLAGS := -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 LISTEN ?= 127.0.0.1:8080

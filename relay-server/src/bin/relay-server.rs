@@ -9,8 +9,27 @@ use clap::Parser;
 use relay_server::Config;
 use tracing_subscriber::EnvFilter;
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+/// glibc gives every thread that allocates an arena of its own (up to 8 per core), and keeps
+/// what was freed in it. The relay starts a decode thread per stream, so over hours the arenas
+/// of threads long gone hold megabytes (the soak measured +9 MiB per 3,000 cycles with the
+/// default, flat with two). Two arenas serve two workers and the decode threads without
+/// contention worth measuring here. `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    actix_web::rt::System::new().block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
