@@ -59,7 +59,9 @@ test('demo page: screenshots idle and playing differ where the meter, spectrum a
   await page.click('stream-player button.play');
   await page.waitForFunction(() => window.streamElement.state === 'playing' && window.streamElement.currentTime > 3);
   const playing = await page.screenshot({ path: join(SHOTS, 'demo-playing.png') });
-  await page.waitForTimeout(400);
+  // 400 ms more of the track played (the meter is drawn from each stats update).
+  const shownAt = await page.evaluate(() => window.streamElement.currentTime);
+  await page.waitForFunction((t) => window.streamElement.currentTime >= t + 0.4, shownAt);
   const later = await page.screenshot({ path: join(SHOTS, 'demo-playing-later.png') });
   await page.locator('stream-player').screenshot({ path: join(SHOTS, 'stream-player-element.png') });
 

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, clicks,
+import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, clicks,
   thirdOctaveBands, trackByFile } from './lib.mjs';
 
 let media, relay, browser, tracks;
@@ -48,19 +48,23 @@ async function waitPlaying(page) {
   await page.waitForFunction(() => window.p.stats && window.p.stats.state === 'playing' && window.p.stats.bufferedMs > 300);
 }
 
-/** Plays `file` as pcm_f32 and makes `changes` ([ms after playing, js]) while recording. */
-async function playWithChanges(page, file, seconds, changes) {
-  await attachRecorder(page, seconds, 'p');
+/** Plays `file` as pcm_f32 and makes `changes` ([ms after playing, js]) while recording, from
+ * before the play until `tailS` seconds after the last change took effect (its blend began). */
+async function playWithChanges(page, file, tailS, changes) {
+  await attachRecorder(page, 30, 'p'); // (the most it records; a slow start has room)
   await page.evaluate((t) => window.p.play(t, { codec: 'pcm_f32' }), trackByFile(tracks, file).id);
   await waitPlaying(page);
+  // The changes' timing is the stimulus (how far apart they come, one while another blends),
+  // on the page's clock from the start of playback.
   const t0 = Date.now();
   for (const [at, js] of changes) {
     await sleep(Math.max(0, at - (Date.now() - t0)));
     await page.evaluate(js);
   }
-  const rec = await collectRecording(page);
   const blends = changes.filter(([, , blend]) => blend !== false).length;
   await page.waitForFunction((n) => window.p.stats.presetSwitches >= n, blends);
+  await stopRecording(page, { afterS: tailS });
+  const rec = await collectRecording(page);
   const applied = await page.evaluate(() => window.__applied);
   return { rec, applied, st: await stats(page) };
 }
@@ -75,7 +79,7 @@ function bandDb(x, lo, hi) {
 
 test('each preset moves the bands it promises, measured in the rendered audio', async () => {
   const { page, errors } = await pageWithPlayer();
-  const { rec, applied, st } = await playWithChanges(page, 'pink.wav', 10, [
+  const { rec, applied, st } = await playWithChanges(page, 'pink.wav', 3.5, [
     [2000, () => window.p.setPreset('bright')],
     [4200, () => window.p.setPreset('warm')],
     [6400, () => window.p.setPreset('gentle')],
@@ -139,7 +143,7 @@ function splitSteps(rec, applied, startClock) {
 
 test('switching presets, intensity and volume during playback never clicks; a hard switch would', async () => {
   const { page, errors } = await pageWithPlayer();
-  const { rec, applied, st } = await playWithChanges(page, 'tone100.wav', 9, CHANGES);
+  const { rec, applied, st } = await playWithChanges(page, 'tone100.wav', 2.8, CHANGES);
   const { from, bound, near } = splitSteps(rec, applied, st.startClock);
   const found = clicks(rec.left.subarray(from), bound).map((i) => i + from);
   const inBlends = found.filter((i) => near[i]).length;
@@ -155,7 +159,7 @@ test('switching presets, intensity and volume during playback never clicks; a ha
 
   // The same changes with the blend switched off: the detector finds the cuts.
   const hard = await pageWithPlayer({ presetBlendMs: 0 });
-  const h = await playWithChanges(hard.page, 'tone100.wav', 9, CHANGES);
+  const h = await playWithChanges(hard.page, 'tone100.wav', 2.8, CHANGES);
   const hs = splitSteps(h.rec, h.applied, h.st.startClock);
   const hardClicks = clicks(h.rec.left.subarray(hs.from), hs.bound);
   console.log(`E2E the same switches made hard: ${hardClicks.length} clicks found`);
@@ -188,7 +192,14 @@ test('bad preset, intensity and volume are refused by the API and playback goes 
     try { new StreamPlayer({ preset: 'nope' }); return 'accepted'; } catch (e) { return e.code; }
   });
   assert.equal(ctor, 'unknown_preset');
-  await sleep(500);
+  // A barrier: the worklet answers memoryUsage() (through the port the calls would have used, in
+  // order) after anything they might have sent it; the stats that come next count it.
+  await page.evaluate(async () => {
+    await window.p.memoryUsage();
+    await new Promise((ok) => window.p.addEventListener('stats', ok, { once: true }));
+  });
+  // And playback goes on (the assertion below says so if it does not).
+  await page.waitForFunction((p) => window.p.stats.positionS > p + 0.3, before.positionS).catch(() => {});
   const after = await stats(page);
   assert.equal(after.preset, 'warm');
   assert.equal(after.intensity, 1);

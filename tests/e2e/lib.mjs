@@ -14,10 +14,13 @@ const BIN = process.env.RELAY_BIN_DIR || join(ROOT, 'target', 'release');
 export const ARTIFACTS = join(ROOT, 'target', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/** Starts relay-server on 127.0.0.1:0 and resolves once it prints its address. */
-export async function startRelay({ media = join(ROOT, 'media'), args = [], listen = '127.0.0.1:0' } = {}) {
-  const child = spawn(join(BIN, 'relay-server'), ['--listen', listen, '--media', media,
-    '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), '--ingest-listen', '127.0.0.1:0', ...args], {
+/** Starts relay-server on 127.0.0.1:0 and resolves once it prints its address. `cpus` (e.g.
+ * '0') pins it to those CPUs with `taskset -c` (which execs it: `pid` stays the relay's). */
+export async function startRelay({ media = join(ROOT, 'media'), args = [], listen = '127.0.0.1:0', cpus = null } = {}) {
+  const argv = [join(BIN, 'relay-server'), '--listen', listen, '--media', media,
+    '--web-dir', join(ROOT, 'web'), '--worklet-dir', join(ROOT, 'worklet'), '--ingest-listen', '127.0.0.1:0', ...args];
+  if (cpus != null) argv.unshift('taskset', '-c', String(cpus));
+  const child = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, RUST_LOG: 'warn,symphonia_core=off' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -84,8 +87,10 @@ export function readWavF32(path) {
   throw new Error('no data chunk');
 }
 
-/** Source of a recorder AudioWorklet: records `frames` stereo frames of its input, tagged with
- * the AudioContext frame of its first sample, then posts them back. */
+/** Source of a recorder AudioWorklet: records stereo frames of its input, tagged with the
+ * AudioContext frame of its first sample, then posts them back: at most `frames` of them, or
+ * fewer when told `{ stop: frame }` (it then records up to that output-clock frame, rounded up
+ * to a render quantum, or stops at once if that frame has passed). */
 export const RECORDER_SOURCE = `
 class Recorder extends AudioWorkletProcessor {
   constructor(o) {
@@ -93,7 +98,18 @@ class Recorder extends AudioWorkletProcessor {
     this.n = o.processorOptions.frames;
     this.l = new Float32Array(this.n);
     this.r = new Float32Array(this.n);
-    this.i = 0; this.first = -1; this.done = false;
+    this.i = 0; this.first = -1; this.done = false; this.stopAt = Infinity;
+    this.port.onmessage = (e) => {
+      if (typeof e.data.stop !== 'number') return;
+      this.stopAt = e.data.stop;
+      if (!this.done && this.first >= 0 && this.first + this.i >= this.stopAt) this.finish();
+    };
+  }
+  finish() {
+    this.done = true;
+    const l = this.i < this.n ? this.l.slice(0, this.i) : this.l;
+    const r = this.i < this.n ? this.r.slice(0, this.i) : this.r;
+    this.port.postMessage({ first: this.first, l, r }, [l.buffer, r.buffer]);
   }
   process(inputs) {
     if (this.done) return true;
@@ -105,17 +121,16 @@ class Recorder extends AudioWorkletProcessor {
       this.r.set((inp[1] || inp[0]).subarray(0, k), this.i);
     }
     this.i += k;
-    if (this.i >= this.n) {
-      this.done = true;
-      this.port.postMessage({ first: this.first, l: this.l, r: this.r }, [this.l.buffer, this.r.buffer]);
-    }
+    if (this.i >= this.n || this.first + this.i >= this.stopAt) this.finish();
     return true;
   }
 }
 registerProcessor('e2e-recorder', Recorder);
 `;
 
-/** In the page: attaches a recorder after `window.streamPlayer.output` (after init). */
+/** In the page: attaches a recorder after `window.streamPlayer.output` (after init). `seconds`
+ * is the most it records: a test that knows when it has what it needs ends it earlier with
+ * `stopRecording`, so the cap can leave room for a slow machine. */
 export async function attachRecorder(page, seconds, player = 'streamPlayer') {
   await page.evaluate(async ({ src, seconds, player }) => {
     const p = window[player];
@@ -129,8 +144,22 @@ export async function attachRecorder(page, seconds, player = 'streamPlayer') {
     });
     const mute = new GainNode(ctx, { gain: 0 });
     p.output.connect(rec).connect(mute).connect(ctx.destination);
+    window.__recorder = rec;
     window.__recording = new Promise((ok) => { rec.port.onmessage = (e) => ok(e.data); });
   }, { src: RECORDER_SOURCE, seconds, player });
+}
+
+/** Ends the latest recording at output-clock frame `at` (the AudioContext's frames, as the
+ * player's clocks in `stats` are) plus `afterS` seconds; without `at`, from the frame the
+ * context is rendering now. The recording then holds its first frame up to there (or its cap,
+ * if that came first); `collectRecording` waits for it. */
+export async function stopRecording(page, { at = null, afterS = 0 } = {}) {
+  await page.evaluate(({ at, afterS }) => {
+    const rec = window.__recorder;
+    const rate = rec.context.sampleRate;
+    const from = at ?? Math.ceil(rec.context.currentTime * rate);
+    rec.port.postMessage({ stop: from + Math.round(afterS * rate) });
+  }, { at, afterS });
 }
 
 /** Waits for the recording and returns it as { first, left, right, stats }: `stats` are the

@@ -9,7 +9,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startRelay, launchChromium, attachRecorder, collectRecording, readWavF32, thirdOctaveBands, rmsDb } from './lib.mjs';
+import { ROOT, startRelay, launchChromium, attachRecorder, stopRecording, collectRecording, readWavF32, thirdOctaveBands, rmsDb } from './lib.mjs';
 
 const KEY = 'e2e-key';
 const SECONDS = 8;
@@ -72,7 +72,6 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
     window.__events = [];
     for (const ev of ['stream_start', 'stream_end', 'error', 'firstaudio']) p.addEventListener(ev, (e) => window.__events.push({ ev, d: e.detail }));
   });
-  await attachRecorder(page, SECONDS + 5, 'p');
   await page.evaluate(([id, t]) => window.p.listen(id, t, { codec: 'opus' }), [s.stream_id, s.listen_token]);
 
   // relay-client and ffmpeg as the other two listeners.
@@ -82,7 +81,17 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
   const ffOut = join(dir, 'ffmpeg.wav');
   const ffListen = run('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', `${relay.url}/live/${s.stream_id}.ogg?token=${s.listen_token}`,
     '-c:a', 'pcm_f32le', '-ar', '48000', '-ac', '2', '-y', ffOut]);
-  await new Promise((r) => setTimeout(r, 500)); // all three connected (they wait for audio)
+  // All three connected (they wait for audio): the relay counts them.
+  const listening = `relay_live_listeners{stream="${s.stream_id}"} 3`;
+  const t0 = Date.now();
+  let metrics = await (await fetch(relay.url + '/metrics')).text();
+  while (!metrics.split('\n').includes(listening)) {
+    assert.ok(Date.now() - t0 < 20000, `no "${listening}" in /metrics:\n${metrics.split('\n').filter((l) => l.includes(s.stream_id)).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50)); // (the polling interval)
+    metrics = await (await fetch(relay.url + '/metrics')).text();
+  }
+  // The browser's recording: from just before the first audio is published (at most 30 s).
+  await attachRecorder(page, 30, 'p');
 
   // The publisher: ffmpeg in real time, Ogg/Opus over icecast:// with the publish token.
   const ingest = relay.ingestUrl.replace('http://', '');
@@ -96,6 +105,9 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
   assert.match(c.out, /end=ended/, 'relay-client got audio_stream_end');
   assert.equal(f.code, 0, `ffmpeg listener: ${f.err}`);
   await page.waitForFunction(() => window.__events.some((e) => e.ev === 'stream_end'), null, { timeout: 15000 });
+  // Until the player has played all it had (what a too short recording would cut off).
+  await page.waitForFunction(() => window.p.stats.state === 'ended', null, { timeout: 15000 });
+  await stopRecording(page, { afterS: 0.1 });
   const rec = await collectRecording(page);
   const events = await page.evaluate(() => window.__events);
   const st = await page.evaluate(() => window.p.stats);

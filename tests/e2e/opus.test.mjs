@@ -12,10 +12,22 @@
 // Then a seek: the new stream's first rendered frame is the requested sample exactly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, trackByFile,
+import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
   thirdOctaveBands, rmsDb, bestLag, envelopeCorrelation } from './lib.mjs';
 
 let relay, browser;
+// Recordings end a set time after their stream's first rendered frame; this caps them, room
+// for a slow start.
+const CAP_S = 30;
+
+/** Waits for the first stats of a session after `session` that has rendered its first frame. */
+async function started(page, session) {
+  const h = await page.waitForFunction((prev) => {
+    const s = window.streamPlayer.stats;
+    return s && s.session > prev && s.startClock >= 0 ? s : null;
+  }, session);
+  return h.jsonValue();
+}
 before(async () => { relay = await startRelay(); browser = await launchChromium(); });
 after(async () => { await browser?.close(); relay?.stop(); });
 
@@ -45,8 +57,9 @@ test('opus plays matching the source in level and spectrum; a seek lands on the 
   const track = trackByFile(tracks, 'aurora-48k.flac');
   const ref = referenceDecode(relay.url, track.id);
 
-  await attachRecorder(page, 8);
+  await attachRecorder(page, CAP_S);
   await page.evaluate((id) => window.streamPlayer.play(id, { codec: 'opus' }), track.id);
+  await stopRecording(page, { at: (await started(page, 0)).startClock, afterS: 8 });
   const rec = await collectRecording(page);
   const stats = await page.evaluate(() => window.streamPlayer.stats);
   assert.equal(stats.codec, 'opus');
@@ -67,9 +80,12 @@ test('opus plays matching the source in level and spectrum; a seek lands on the 
   // 8 s by now): a network seek, however long the analysis above took.
   const target = 2.3721;
   const targetSample = Math.round(target * 48000);
-  await attachRecorder(page, 4);
+  await attachRecorder(page, CAP_S);
   const session = stats.session;
   await page.evaluate((t) => window.streamPlayer.seek(t), target);
+  // 3.5 s of the new stream (if none comes, the assertions below say so).
+  const seeked = await started(page, session).catch(() => null);
+  await stopRecording(page, seeked ? { at: seeked.startClock, afterS: 3.5 } : {});
   const rec2 = await collectRecording(page);
   const s2 = await page.evaluate(() => window.streamPlayer.stats);
   const info = await page.evaluate(() => window.streamPlayer.streamInfo);

@@ -4,9 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
+import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
 
+// Recorded from before the play until 8 s after playback started (at most 30 s in all).
 const RECORD_SECONDS = 8;
+const CAP_S = 30;
 let relay, browser;
 
 before(async () => {
@@ -26,11 +28,13 @@ test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', as
   await page.waitForSelector('stream-player li[role=option]');
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');
-  await attachRecorder(page, RECORD_SECONDS);
+  await attachRecorder(page, CAP_S);
 
   // Press play in the UI, as a user would.
   await page.selectOption('#codec', 'pcm_f32');
   await page.click(`stream-player li[data-id="${track.id}"]`);
+  const started = await (await page.waitForFunction(() => (window.streamPlayer.stats?.startClock >= 0 ? window.streamPlayer.stats : null))).jsonValue();
+  await stopRecording(page, { at: started.startClock, afterS: RECORD_SECONDS });
   const rec = await collectRecording(page);
   await page.waitForFunction(() => window.streamPlayer.stats && window.streamPlayer.stats.positionS > 0);
   await page.screenshot({ path: join(ARTIFACTS, 'demo-playing.png') });

@@ -4,7 +4,7 @@
 // detector flags a hard cut made by the same player with fades switched off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, makeToneLibrary,
+import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, makeToneLibrary,
   clicks, maxStep, startProxy, trackByFile } from './lib.mjs';
 
 const TONES = {
@@ -13,7 +13,9 @@ const TONES = {
   'c550.wav': { seconds: 4, hz: 550 },
 };
 let media, relay, browser, tracks;
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+// Recordings are ended by the test once they hold what it checks (stopRecording); this is only
+// their cap, room for a slow machine.
+const CAP_S = 30;
 
 before(async () => {
   media = makeToneLibrary(TONES);
@@ -38,6 +40,8 @@ async function pageWithPlayer(opts = {}, name = 'p') {
     window[name] = p;
     window.__states = [];
     p.addEventListener('statechange', (e) => window.__states.push(e.detail.state));
+    window.__seeked = [];
+    p.addEventListener('seeked', (e) => window.__seeked.push(e.detail));
   }, { opts, name });
   return { page, errors };
 }
@@ -48,47 +52,70 @@ const call = (page, js, arg) => page.evaluate(js, arg);
 async function waitPlaying(page, name = 'p') {
   await page.waitForFunction((n) => window[n].stats && window[n].stats.state === 'playing' && window[n].stats.bufferedMs > 300, name);
 }
+/** Waits until the player's stats satisfy `pred(stats, arg)` and returns those stats. */
+async function waitStats(page, pred, arg = null, name = 'p') {
+  // (An expression, evaluated at each poll: the predicate's source with its argument inlined.)
+  const h = await page.waitForFunction(`(() => { const s = window[${JSON.stringify(name)}].stats; return s && (${pred})(s, ${JSON.stringify(arg)}) ? s : null; })()`);
+  return h.jsonValue();
+}
+/** Waits until the output has rendered `seconds` more (of the audio clock, not the page's): the
+ * player plays on, or stays paused, for that long in what the recorder hears. */
+async function renderFor(page, seconds, name = 'p') {
+  const until = await page.evaluate(({ n, seconds }) => window[n].context.currentTime + seconds, { n: name, seconds });
+  await page.waitForFunction(({ n, until }) => window[n].context.currentTime >= until, { n: name, until });
+}
+/** Waits for the player's `seeked` event number `count`: the Worker has handled the seek (moved
+ * in the buffer, or asked the server). */
+async function waitSeeked(page, count) {
+  await page.waitForFunction((c) => window.__seeked.length >= c, count);
+}
 
 // The sources' largest step: a sine of amplitude a at f Hz moves at most 2*pi*f/48000*a per frame.
 const maxSourceStep = (hz) => (2 * Math.PI * hz / 48000) * 0.5012; // -6 dB
 
 test('pause, resume, seeks inside and outside the buffer and stop: no click, no underrun', async () => {
   const { page, errors } = await pageWithPlayer();
-  await attachRecorder(page, 8, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
   await waitPlaying(page);
-  await sleep(700);
+  await renderFor(page, 0.7);
   await call(page, () => window.p.pause());
-  await sleep(500);
+  await waitStats(page, (s) => s.state === 'paused');
+  await renderFor(page, 0.5); // half a second of the pause in the recording
   assert.equal((await stats(page)).state, 'paused');
   await call(page, () => window.p.resume());
-  await sleep(600);
+  await waitStats(page, (s) => s.state === 'playing');
+  await renderFor(page, 0.6);
   const before1 = await stats(page);
   await call(page, (s) => window.p.seek(s), before1.positionS + 2.0); // ahead, buffered
-  await sleep(500);
+  await waitSeeked(page, 1);
+  await renderFor(page, 0.5);
   const before2 = await stats(page);
   // Back into what was played and is still kept (the ring holds about 1 s behind the 5 s
   // the server sends ahead).
   await call(page, (s) => window.p.seek(s), before2.positionS - 0.5);
-  await sleep(500);
+  await waitSeeked(page, 2);
+  await renderFor(page, 0.5);
   const before3 = await stats(page);
   assert.equal(before3.session, before1.session, 'both seeks were served from the buffer');
   await call(page, () => window.p.seek(12.5)); // beyond the buffer: the network
-  await sleep(900);
-  const after3 = await stats(page);
+  // (The session changes when the new stream's audio starts.)
+  const after3 = await waitStats(page, (s, b) => s.session > b, before3.session).catch(() => stats(page));
   assert.ok(after3.session > before3.session, 'a new stream for the far seek');
   await call(page, () => window.p.seek(0.75)); // far back, long overwritten: the network again
-  await sleep(700);
-  const after4 = await stats(page);
+  // Its audio started and has played 0.1 s.
+  const after4 = await waitStats(page, (s, b) => s.session > b && s.streamFramesRendered >= 4800, after3.session).catch(() => stats(page));
   assert.ok(after4.session > after3.session, 'a new stream for the far seek back');
   assert.ok(after4.positionS > 0.75 && after4.positionS < 2, `playing from the target: ${after4.positionS}`);
   await call(page, () => window.p.stop());
+  await waitStats(page, (s) => s.state === 'idle');
+  await stopRecording(page, { afterS: 0.2 }); // the fade-out and 0.2 s of silence after it
   const rec = await collectRecording(page);
   const s = await stats(page);
   const states = await page.evaluate(() => window.__states);
   const limit = maxSourceStep(440);
   const found = clicks(rec.left, limit).concat(clicks(rec.right, limit));
-  console.log(`E2E transport: largest step ${maxStep(rec.left).toFixed(4)} (sources ${limit.toFixed(4)}), crossfades ${s.crossfades}, fades ${s.fades}, underruns ${s.underruns}, states ${states.join(' > ')}`);
+  console.log(`E2E transport: largest step ${maxStep(rec.left).toFixed(4)} (sources ${limit.toFixed(4)}), crossfades ${s.crossfades}, fades ${s.fades}, underruns ${s.underruns}, states ${states.join(' > ')}, ${(rec.left.length / 48000).toFixed(2)} s recorded`);
   assert.deepEqual(found, [], 'no click');
   assert.ok(s.crossfades >= 4, `crossfades: ${s.crossfades}`);
   assert.ok(s.fades >= 3, `fades: ${s.fades}`);
@@ -100,14 +127,17 @@ test('pause, resume, seeks inside and outside the buffer and stop: no click, no 
 
   // Negative test: the same player with fades switched off cuts hard, and the detector says so.
   const cut = await pageWithPlayer({ fadeMs: 0, crossfadeMs: 0 }, 'q');
-  await attachRecorder(cut.page, 3, 'q');
+  await attachRecorder(cut.page, CAP_S, 'q');
   await call(cut.page, (t) => window.q.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
   await waitPlaying(cut.page, 'q');
-  await sleep(400);
+  await renderFor(cut.page, 0.4, 'q');
   const sq = await stats(cut.page, 'q');
   await call(cut.page, (pos) => window.q.seek(pos), sq.positionS + 1.0013);
-  await sleep(300);
+  await waitSeeked(cut.page, 1);
+  await renderFor(cut.page, 0.3, 'q');
   await call(cut.page, () => window.q.stop());
+  await waitStats(cut.page, (s) => s.state === 'idle', null, 'q');
+  await stopRecording(cut.page, { afterS: 0.1 }); // the seek's cut and the stop are in it
   const recCut = await collectRecording(cut.page);
   const cutClicks = clicks(recCut.left, limit);
   console.log(`E2E negative: with fades off the detector finds ${cutClicks.length} click(s), largest step ${maxStep(recCut.left).toFixed(4)}`);
@@ -120,10 +150,13 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   const refA = referenceDecode(relay.url, id('a440.wav'));
   const refC = referenceDecode(relay.url, id('c550.wav'));
   const { page, errors } = await pageWithPlayer();
-  await attachRecorder(page, 6, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('c550.wav'));
   await waitPlaying(page);
   await call(page, (t) => window.p.queue(t, { crossfadeS: 0 }), id('a440.wav'));
+  // Recorded until 1.1 s past the change (the check below reads 1 s of the next track).
+  const change = await waitStats(page, (s) => s.transitions >= 1);
+  await stopRecording(page, { at: change.transitionClock, afterS: 1.1 });
   const rec = await collectRecording(page);
   const s = await stats(page);
   assert.equal(s.transitions, 1);
@@ -137,10 +170,13 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   assert.equal(maxErr, 0, 'the last frames of one track and the first of the next, exactly, with no gap');
   assert.equal(s.underruns, 0);
 
-  await attachRecorder(page, 6, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('b660.wav'));
   await waitPlaying(page);
   await call(page, (t) => window.p.queue(t, { crossfadeS: 1.5 }), id('c550.wav'));
+  // The 1.5 s crossfade and 1 s of the next track alone (which ends 4 s after the change).
+  const change2 = await waitStats(page, (s) => s.transitions >= 2);
+  await stopRecording(page, { at: change2.transitionClock, afterS: 2.5 });
   const rec2 = await collectRecording(page);
   const s2 = await stats(page);
   assert.equal(s2.transitions, 2);
@@ -156,16 +192,17 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   assert.equal(s2.gapFrames, 0);
 
   // next(): skip to the queued track at once, crossfading, no click.
-  await attachRecorder(page, 3, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('a440.wav'));
   await waitPlaying(page);
   await call(page, (t) => window.p.queue(t, { crossfadeS: 0 }), id('b660.wav'));
-  await sleep(300);
+  await renderFor(page, 0.3);
   const before = await stats(page);
   await call(page, () => window.p.next());
-  await sleep(600);
-  const s3 = await stats(page);
+  // (The session changes when the new stream's audio starts.)
+  const s3 = await waitStats(page, (s, b) => s.session > b && s.startClock >= 0, before.session).catch(() => stats(page));
   assert.ok(s3.session > before.session && s3.positionS < 1.5, `next() switched to the queued track: ${JSON.stringify({ before: before.session, after: s3.session, pos: s3.positionS })}`);
+  await stopRecording(page, { at: s3.startClock, afterS: 0.5 }); // the crossfade and 0.5 s of the next track
   const rec3 = await collectRecording(page);
   assert.deepEqual(clicks(rec3.left, maxSourceStep(660)), []);
   assert.deepEqual(errors, []);
@@ -178,7 +215,7 @@ test('a 3 s network stall with a full buffer causes no underrun and no error', a
   const { page, errors } = await pageWithPlayer({ server: proxy.url });
   t.after(() => page.close());
   const ref = referenceDecode(relay.url, id('a440.wav'));
-  await attachRecorder(page, 8, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await page.evaluate(() => {
     // The buffer as the page saw it, printed if the test fails.
     const t0 = performance.now();
@@ -194,6 +231,7 @@ test('a 3 s network stall with a full buffer causes no underrun and no error', a
   await proxy.stall(3000);
   await page.evaluate(() => window.__trace.push('flowing'));
   // The stall and the 4.5 s after it; stats as the recording ends.
+  await stopRecording(page, { afterS: 4.5 });
   const rec = await collectRecording(page, 'p');
   const s = rec.stats;
   const trace = await page.evaluate(() => { clearInterval(window.__traceTimer); return window.__trace.join(' '); });
@@ -220,14 +258,21 @@ test('the relay killed and restarted mid-play: reconnect and resume at the exact
     window.p.addEventListener('reconnecting', () => window.__reconnects++);
     window.p.addEventListener('reconnected', (e) => window.__resumed.push(e.detail.start_sample));
   });
-  await attachRecorder(page, 9, 'p');
+  await attachRecorder(page, CAP_S, 'p');
   await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), aId);
-  await page.waitForFunction(() => window.p.stats && window.p.stats.bufferedMs > 4000);
+  // A full buffer (the relay keeps 5 s in flight ahead of the acknowledged position; between
+  // acks the buffer reads 4.75-5 s, never more than 5) to play through the outage.
+  await page.waitForFunction(() => window.p.stats && window.p.stats.bufferedMs > 4500);
   own.kill();
   await own.exited;
-  await sleep(700);
+  // The player has seen the connection go and tries again (with back-off) while it is down.
+  await page.waitForFunction(() => window.__reconnects >= 1);
   const again = await startRelay({ media, listen: `127.0.0.1:${port}`, args: ['--allow-origin', '*'] });
   t.after(() => again.stop());
+  // Recorded until 2 s of the resumed stream's audio have played.
+  await page.waitForFunction(() => window.__resumed.length >= 1 && window.p.stats.playPos >= window.__resumed[0] + 2 * 48000)
+    .catch(() => {}); // (the assertions below say what is missing)
+  await stopRecording(page);
   const rec = await collectRecording(page);
   const s = await stats(page);
   const reconnects = await page.evaluate(() => window.__reconnects);

@@ -9,12 +9,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ROOT, startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, trackByFile,
+  ROOT, startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
   serveStatic, installPackage,
 } from './lib.mjs';
 
 let relay, host, browser, tracks, pkg;
-const RECORD_SECONDS = 11;
+// The most the recorder takes: the test ends the recording once the pause is heard.
+const RECORD_CAP_S = 30;
 
 const HOST_PAGE = (relayUrl, attrs) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>host page</title>
@@ -90,7 +91,7 @@ test('npm package: <stream-player> from another origin plays, changes preset, se
     window.__analyser = a;
   });
   await page.evaluate(() => { window.hostPlayer = window.el; });
-  await attachRecorder(page, RECORD_SECONDS, 'hostPlayer');
+  await attachRecorder(page, RECORD_CAP_S, 'hostPlayer');
 
   // play() to the first non-silent block at the host's analyser.
   const ttfa = await page.evaluate(() => new Promise((ok) => {
@@ -114,25 +115,30 @@ test('npm package: <stream-player> from another origin plays, changes preset, se
   await page.evaluate(() => window.el.setAttribute('preset', 'bright'));
   await page.waitForFunction(() => window.__events.some((e) => e.type === 'presetapplied' && e.detail.preset === 'bright'));
   assert.equal(await page.$eval('stream-player', (el) => el.shadowRoot.querySelector('select.preset').value), 'bright');
-  await page.waitForTimeout(1000);
+  // Bright through the part of the track checked below (3.2 s to 3.7 s).
+  await page.waitForFunction(() => window.el.stats.positionS > 3.8);
   await page.evaluate(() => { window.el.preset = 'off'; });
   await page.waitForFunction(() => window.__events.some((e) => e.type === 'presetapplied' && e.detail.preset === 'off'));
+  // Its blend over (the stats after the event count it).
+  await page.waitForFunction(() => !window.el.stats.presetBlending);
 
   // Seek to 12 s.
-  await page.waitForTimeout(300);
   await page.evaluate(() => window.el.seek(12));
   await page.waitForFunction(() => window.el.stats.positionS > 12.5 && window.el.stats.positionS < 14);
   const seekShown = await page.$eval('stream-player', (el) => el.shadowRoot.querySelector('.seek').getAttribute('aria-valuenow'));
   assert.ok(Number(seekShown) >= 12 && Number(seekShown) <= 14, `seek bar shows ${seekShown}`);
-  await page.waitForTimeout(1200);
+  // Playing on from there (what is checked sample-exact starts at 12.1 s) before the pause.
+  await page.waitForFunction(() => window.el.stats.positionS > 13.5);
 
   // Pause as the lock screen or a media key does.
   const ms = await page.evaluate(() => ({ title: navigator.mediaSession.metadata?.title, artist: navigator.mediaSession.metadata?.artist, actions: Object.keys(window.__ms) }));
   assert.equal(ms.title, track.title);
   for (const a of ['play', 'pause', 'seekto', 'nexttrack', 'previoustrack']) assert.ok(ms.actions.includes(a), `MediaSession ${a}`);
   await page.evaluate(() => window.__ms.pause());
-  await page.waitForFunction(() => window.el.state === 'paused');
+  await page.waitForFunction(() => window.el.state === 'paused' && window.el.stats.state === 'paused');
   const pausedAt = await page.evaluate(() => window.el.stats.positionS);
+  // The recording ends 0.6 s after the engine paused: its fade-out, then 0.5 s checked silent.
+  await stopRecording(page, { afterS: 0.6 });
   const rec = await collectRecording(page);
   const after = await page.evaluate(() => ({ pos: window.el.stats.positionS, state: window.el.state, stats: window.__statsEvents }));
 
