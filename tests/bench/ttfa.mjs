@@ -8,10 +8,25 @@
 //    request to the first audible sample of the new position (seeks inside the buffer
 //    crossfade within one render quantum and need no network);
 //  - ttfa_fresh_page_ms_*: play pressed right after page load, engine start-up included.
-// Prints BENCH lines.
+// Prints BENCH lines. A lost trial (no audio within 10 s, a page that failed, a value that is
+// not a time) is named in a `# LOST TRIALS:` line; its series prints no figure and the run fails.
 import { startRelay, launchChromium, trackByFile } from '../e2e/lib.mjs';
 
-const PLAYS = 20;
+const PLAYS = Number(process.env.BENCH_PLAYS || 20);
+const lost = [];
+/** Runs one timed trial; a failure or a value that is not a time is recorded as lost (null). */
+async function trial(name, fn) {
+  try {
+    const v = await fn();
+    if (!Number.isFinite(v) || v < 0) throw new Error(`measured ${v}`);
+    return v;
+  } catch (e) {
+    const why = String(e && e.message || e).split('\n')[0];
+    lost.push(`${name} (${why})`);
+    console.log(`# lost trial ${name}: ${why}`);
+    return null;
+  }
+}
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]; };
 
 async function firstAudio(page, action) {
@@ -26,11 +41,16 @@ async function firstAudio(page, action) {
 async function freshPlays(browser, relay, trackId, n) {
   const out = [];
   for (let i = 0; i < n; i++) {
-    const page = await browser.newPage();
-    await page.goto(relay.url + '/');
-    await page.waitForSelector('stream-player li[role=option]');
-    out.push(await firstAudio(page, ['play', trackId]));
-    await page.close();
+    out.push(await trial(`ttfa_fresh_page#${i + 1}`, async () => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(relay.url + '/');
+        await page.waitForSelector('stream-player li[role=option]');
+        return await firstAudio(page, ['play', trackId]);
+      } finally {
+        await page.close();
+      }
+    }));
   }
   return out;
 }
@@ -43,10 +63,10 @@ async function readyPage(browser, relay) {
   return page;
 }
 
-async function repeatedPlays(page, trackId, n) {
+async function repeatedPlays(page, trackId, n, name) {
   const out = [];
   for (let i = 0; i < n; i++) {
-    out.push(await firstAudio(page, ['play', trackId]));
+    out.push(await trial(`${name}#${i + 1}`, () => firstAudio(page, ['play', trackId])));
     await page.evaluate(() => window.streamPlayer.stop());
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -59,7 +79,7 @@ try {
   const tracks = await (await fetch(cold.url + '/api/tracks')).json();
   const track = trackByFile(tracks, 'aurora-48k.flac');
   let page = await readyPage(browser, cold);
-  const first = await repeatedPlays(page, track.id, PLAYS);
+  const first = await repeatedPlays(page, track.id, PLAYS, 'ttfa');
   await page.close();
   const freshPage = await freshPlays(browser, cold, track.id, PLAYS);
   cold.stop();
@@ -67,31 +87,41 @@ try {
   const warm = await startRelay();
   await (await fetch(`${warm.url}/api/tracks/${track.id}/stream.ogg`)).arrayBuffer(); // fills the cache
   page = await readyPage(browser, warm);
-  const cached = await repeatedPlays(page, track.id, PLAYS);
-  await firstAudio(page, ['play', track.id]);
+  const cached = await repeatedPlays(page, track.id, PLAYS, 'ttfa_cached');
+  const playing = await trial('seek_setup', () => firstAudio(page, ['play', track.id]));
   const seeks = [];
   for (let i = 0; i < PLAYS; i++) {
+    if (playing === null) { seeks.push(null); continue; }
     await new Promise((r) => setTimeout(r, 150));
     // Alternate between the start and the end of the track, so every target is outside the
     // buffer (about 5 s ahead, 1 s behind) and needs the network.
-    seeks.push(await firstAudio(page, ['seek', i % 2 ? 2 + (i % 5) * 0.41 : 18 + (i % 5) * 0.37]));
+    seeks.push(await trial(`seek#${i + 1}`, () => firstAudio(page, ['seek', i % 2 ? 2 + (i % 5) * 0.41 : 18 + (i % 5) * 0.37])));
   }
   warm.stop();
 
-  const f = (xs) => xs.map((x) => x.toFixed(0)).join(' ');
+  const f = (xs) => xs.map((x) => (x === null ? 'lost' : x.toFixed(0))).join(' ');
+  const whole = (xs) => xs.every((x) => x !== null);
+  const figure = (name, xs, p) => {
+    if (whole(xs)) console.log(`BENCH ${name} ${pct(xs, p).toFixed(1)} ms`);
+    else console.log(`# ${name} not reported: ${xs.filter((x) => x === null).length} of ${xs.length} trials lost`);
+  };
   console.log(`first plays, cache off (ms): ${f(first)}`);
   console.log(`cached plays (ms): ${f(cached)}`);
   console.log(`seeks into the cached track (ms): ${f(seeks)}`);
-  console.log(`BENCH ttfa_ms_p50 ${pct(first, 50).toFixed(1)} ms`);
-  console.log(`BENCH ttfa_ms_p95 ${pct(first, 95).toFixed(1)} ms`);
-  console.log(`BENCH ttfa_cached_ms_p50 ${pct(cached, 50).toFixed(1)} ms`);
-  console.log(`BENCH ttfa_cached_ms_p95 ${pct(cached, 95).toFixed(1)} ms`);
-  console.log(`BENCH ttfa_cache_speedup ${(pct(first, 50) / pct(cached, 50)).toFixed(2)} ratio`);
-  console.log(`BENCH seek_ms_p50 ${pct(seeks, 50).toFixed(1)} ms`);
-  console.log(`BENCH seek_ms_p95 ${pct(seeks, 95).toFixed(1)} ms`);
+  figure('ttfa_ms_p50', first, 50);
+  figure('ttfa_ms_p95', first, 95);
+  figure('ttfa_cached_ms_p50', cached, 50);
+  figure('ttfa_cached_ms_p95', cached, 95);
+  if (whole(first) && whole(cached)) console.log(`BENCH ttfa_cache_speedup ${(pct(first, 50) / pct(cached, 50)).toFixed(2)} ratio`);
+  figure('seek_ms_p50', seeks, 50);
+  figure('seek_ms_p95', seeks, 95);
   console.log(`fresh pages (ms): ${f(freshPage)}`);
-  console.log(`BENCH ttfa_fresh_page_ms_p50 ${pct(freshPage, 50).toFixed(1)} ms`);
-  console.log(`BENCH ttfa_fresh_page_ms_p95 ${pct(freshPage, 95).toFixed(1)} ms`);
+  figure('ttfa_fresh_page_ms_p50', freshPage, 50);
+  figure('ttfa_fresh_page_ms_p95', freshPage, 95);
 } finally {
   await browser.close();
+}
+if (lost.length) {
+  console.log(`# LOST TRIALS: ${lost.join('; ')}`);
+  process.exitCode = 1;
 }
