@@ -661,7 +661,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Load { server, stream, token, codec, http, listeners, seconds, buffer_ms, ramp_per_s, server_pid, .. } => {
+        Cmd::Load {
+            server, stream, token, codec, http, listeners, seconds, buffer_ms, ramp_per_s, server_pid, ..
+        } => {
             load::run(load::Spec {
                 server,
                 stream,
