@@ -1,7 +1,7 @@
 // Type declarations of `element.js`: the <stream-player> custom element.
 import type { Codec, PlayerState, Preset, StreamPlayer, StreamPlayerEventMap, StreamStats } from './index.js';
 
-export { StreamPlayer, StreamPlayerError, PRESETS } from './index.js';
+export { StreamPlayer, StreamPlayerError, PRESETS, missingBrowserFeatures } from './index.js';
 
 /** A library track as `GET /api/tracks` lists it. */
 export interface Track {
@@ -21,20 +21,21 @@ export interface Track {
 export type StreamPlayerElementErrorCode =
   | 'invalid_server' | 'unknown_preset' | 'invalid_intensity' | 'invalid_volume' | 'invalid_target_lufs'
   | 'invalid_codec' | 'server_unreachable' | 'unknown_track' | 'no_track' | 'connection_failed'
-  | 'audio_blocked' | 'engine_failed' | 'invalid_parameter';
+  | 'audio_blocked' | 'engine_failed' | 'invalid_parameter' | 'unsupported_browser' | 'engine_trap';
 
 export interface StreamPlayerElementEventMap extends StreamPlayerEventMap {
   ready: CustomEvent<{ context: AudioContext; output: AudioWorkletNode }>;
   tracksloaded: CustomEvent<{ tracks: Track[] }>;
   trackchange: CustomEvent<{ track: Track }>;
-  error: CustomEvent<{ code: StreamPlayerElementErrorCode | string; error: string }>;
+  error: CustomEvent<{ code: StreamPlayerElementErrorCode | string; error: string; clock?: number }>;
 }
 
 /**
  * `<stream-player server track preset intensity volume codec target-lufs autoplay preload compact
  * no-media-session no-advance>`. Attributes mirror the API; invalid values are shown in the
  * element and fired as `error` events, never thrown. Style it with the CSS custom properties
- * `--stream-player-{bg,fg,muted,accent,accent-2,rail,buffered,canvas,error,warn,radius,font,on-accent}`
+ * `--stream-player-{bg,fg,muted,accent,accent-2,rail,buffered,canvas,error,warn,radius,font,on-accent,
+ * control-bg,control-border,color-scheme}` (color-scheme: `dark` by default; `light` with light colours)
  * and the parts `player play-button title artist status time elapsed total seek seek-played
  * seek-buffered seek-thumb preset intensity volume visualizer meter spectrum stats message
  * tracklist track`.

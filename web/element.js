@@ -8,7 +8,7 @@
 // it installs nothing global but the element's name, and touches navigator.mediaSession only
 // while it plays (attribute `no-media-session` turns that off). Its errors are shown in the
 // element and fired as `error` events with a stable `code`; nothing it does throws into the page.
-import { StreamPlayer, PRESETS } from './player.js';
+import { StreamPlayer, StreamPlayerError, PRESETS, missingBrowserFeatures } from './player.js';
 
 const CODECS = ['opus', 'pcm_s16', 'pcm_f32'];
 const PRESET_LABELS = { off: 'Off (source)', adaptive: 'Adaptive', warm: 'Warm', bright: 'Bright', punchy: 'Punchy', gentle: 'Gentle' };
@@ -33,6 +33,7 @@ const ICON_PAUSE = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M7 5h4v
 
 const STYLE = `
 :host { display: block; max-width: 760px; color: var(--stream-player-fg, #e8ecf1);
+  color-scheme: var(--stream-player-color-scheme, dark);
   font: 14px/1.4 var(--stream-player-font, system-ui, -apple-system, "Segoe UI", sans-serif);
   --_accent: var(--stream-player-accent, #4fd1a5); --_accent2: var(--stream-player-accent-2, #63b3ed);
   --_muted: var(--stream-player-muted, #8a94a3); --_track: var(--stream-player-rail, #2a313c);
@@ -41,8 +42,9 @@ const STYLE = `
 * { box-sizing: border-box; }
 .player { background: var(--stream-player-bg, #171b21); border-radius: var(--stream-player-radius, 12px); padding: 16px 18px; }
 .top { display: flex; align-items: center; gap: 14px; }
-button.play { flex: none; width: 48px; height: 48px; border-radius: 50%; border: 0; cursor: pointer;
-  background: var(--_accent); color: var(--stream-player-on-accent, #062a1e); display: grid; place-items: center; }
+button.play { flex: none; width: 48px; height: 48px; border-radius: 50%; border: 0; cursor: pointer; padding: 0;
+  appearance: none; -webkit-appearance: none; background-color: var(--_accent); color: var(--stream-player-on-accent, #062a1e);
+  display: grid; place-items: center; }
 button.play svg { width: 26px; height: 26px; fill: currentColor; }
 button.play:disabled { opacity: .45; cursor: default; }
 .now { flex: 1; min-width: 0; }
@@ -68,8 +70,16 @@ button.play:disabled { opacity: .45; cursor: default; }
 .thumb { position: absolute; top: 4px; width: 12px; height: 12px; margin-left: -6px; border-radius: 50%; background: var(--stream-player-fg, #e8ecf1); left: 0; }
 .controls { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 18px; margin-top: 8px; }
 .field { display: flex; align-items: center; gap: 6px; color: var(--_muted); font-size: 13px; }
-select { background: var(--_track); color: inherit; border: 1px solid #3a4350; border-radius: 6px; padding: 4px 6px; font: inherit; }
-input[type=range] { width: 110px; accent-color: var(--_accent); margin: 0; }
+/* Form controls get every colour explicitly: engines draw them with the system theme otherwise
+   (WebKitGTK: our light text on its white field). appearance: none makes WebKit honour them; the
+   arrow is drawn back as an image. */
+select { appearance: none; -webkit-appearance: none; color: var(--stream-player-fg, #e8ecf1);
+  background-color: var(--stream-player-control-bg, var(--_track)); border: 1px solid var(--stream-player-control-border, #3a4350);
+  border-radius: 6px; padding: 4px 24px 4px 8px; font: inherit; line-height: 1.3; cursor: pointer;
+  background-image: url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 10 6'%3E%3Cpath d='M1 1l4 4 4-4' fill='none' stroke='%238a94a3' stroke-width='1.5'/%3E%3C/svg%3E");
+  background-repeat: no-repeat; background-position: right 8px center; background-size: 10px 6px; }
+option { color: var(--stream-player-fg, #e8ecf1); background-color: var(--stream-player-control-bg, var(--_track)); }
+input[type=range] { width: 110px; accent-color: var(--_accent); margin: 0; color: var(--stream-player-fg, #e8ecf1); background-color: transparent; }
 output { font-variant-numeric: tabular-nums; min-width: 2.6em; color: var(--stream-player-fg, #e8ecf1); font-size: 12px; }
 .viz { display: flex; gap: 10px; margin: 12px 0 8px; height: 64px; }
 canvas { background: var(--stream-player-canvas, #11151a); border-radius: 8px; height: 100%; display: block; }
@@ -200,6 +210,7 @@ export class StreamPlayerElement extends HTMLElement {
   async init() {
     const p = this._ensurePlayer();
     if (!p) return false;
+    const reported = this._playerErrors;
     try {
       await p.init();
       if (!this._readyFired) {
@@ -208,7 +219,11 @@ export class StreamPlayerElement extends HTMLElement {
       }
       return true;
     } catch (e) {
-      if (p === this._player) this._fail(problem('engine_failed', `the audio engine could not start: ${e?.message || e}`));
+      // The player's own `error` event may have said it already (an unsupported browser does,
+      // the first time): say it once per attempt.
+      if (p !== this._player || this._playerErrors !== reported) return false;
+      if (e?.code === 'unsupported_browser') this._onPlayerError({ code: e.code, error: e.message });
+      else this._fail(problem('engine_failed', `the audio engine could not start: ${e?.message || e}`));
       return false;
     }
   }
@@ -279,7 +294,8 @@ export class StreamPlayerElement extends HTMLElement {
     for (const a of StreamPlayerElement.observedAttributes) this._applyAttribute(a, this.getAttribute(a), true);
     this._ensurePlayer();
     if (!this._tracksLoaded && !this._loading) this._loadTracks();
-    if (this.hasAttribute('preload')) this.init();
+    // A browser the player cannot run in is told at once, not at the first press of play.
+    if (this.hasAttribute('preload') || missingBrowserFeatures()) this.init();
   }
 
   disconnectedCallback() {
@@ -607,6 +623,7 @@ export class StreamPlayerElement extends HTMLElement {
   _hideMessage() { this._ui.message.hidden = true; this._ui.message.textContent = ''; }
 
   _onPlayerError(d) {
+    this._playerErrors = (this._playerErrors || 0) + 1;
     const code = d?.code || 'error';
     let error = d?.error || String(code);
     if (code === 'audio_blocked') {
@@ -665,9 +682,16 @@ export class StreamPlayerElement extends HTMLElement {
     u.status.dataset.state = s;
     u.statusText.textContent = STATE_LABELS[s] || s;
     const active = ['playing', 'buffering', 'connecting'].includes(s);
-    u.play.innerHTML = active ? ICON_PAUSE : ICON_PLAY;
-    u.play.setAttribute('aria-label', active ? 'Pause' : s === 'paused' ? 'Resume' : 'Play');
+    // Touched only when it changes: replacing the icon between a key's (or the mouse's) down and
+    // up cancels the button's activation in Firefox, and the element renders 10 times a second.
+    const label = active ? 'Pause' : s === 'paused' ? 'Resume' : 'Play';
+    if (u.play.getAttribute('aria-label') !== label) {
+      u.play.innerHTML = active ? ICON_PAUSE : ICON_PLAY;
+      u.play.setAttribute('aria-label', label);
+    }
     this.setAttribute('state', s);
+    // A trapped engine was replaced by the next play: its message has done its job.
+    if (s === 'playing' && this._ui.message.dataset.code === 'engine_trap') this._hideMessage();
     if (navigator.mediaSession && this._ownsMediaSession) {
       navigator.mediaSession.playbackState = s === 'paused' ? 'paused' : active ? 'playing' : 'none';
     }
@@ -816,4 +840,4 @@ export function defineStreamPlayer(name = 'stream-player') {
 
 defineStreamPlayer();
 
-export { StreamPlayer, PRESETS };
+export { StreamPlayer, StreamPlayerError, PRESETS, missingBrowserFeatures };

@@ -6,10 +6,29 @@ export type Preset = (typeof PRESETS)[number];
 export type Codec = 'opus' | 'pcm_s16' | 'pcm_f32';
 export type PlayerState = 'idle' | 'connecting' | 'buffering' | 'playing' | 'paused' | 'ended' | 'stopping' | 'error';
 
-/** An invalid argument; `code` is stable. */
+/** An invalid argument, or a browser the player cannot run in; `code` is stable. */
 export declare class StreamPlayerError extends RangeError {
-  readonly code: 'unknown_preset' | 'invalid_intensity' | 'invalid_volume' | 'invalid_target_lufs';
+  readonly code: 'unknown_preset' | 'invalid_intensity' | 'invalid_volume' | 'invalid_target_lufs' | 'unsupported_browser';
   constructor(code: string, message: string);
+}
+
+/**
+ * What this browser lacks that the player needs (Web Audio, AudioWorklet, WebAssembly,
+ * Workers), as a sentence for people; null when nothing is missing.
+ */
+export declare function missingBrowserFeatures(): string | null;
+
+/**
+ * Detail of `error` events. Codes the player itself sends besides the relay's: `unsupported_browser`
+ * (init() and play() reject too), `engine_trap` (the audio engine stopped on an internal error; the
+ * node renders silence and the next play() starts a new engine; `clock` is the AudioContext frame
+ * from which the output is silent), `worklet_error`, `worker_error`, `connection_failed`,
+ * `audio_blocked`, `invalid_parameter`.
+ */
+export interface StreamPlayerErrorDetail {
+  code: string;
+  error: string;
+  clock?: number;
 }
 
 export interface StreamPlayerOptions {
@@ -88,7 +107,7 @@ export interface StreamPlayerEventMap {
   statechange: CustomEvent<{ state: PlayerState }>;
   stats: CustomEvent<StreamStats>;
   firstaudio: CustomEvent<{ session: number; timeToFirstAudioMs: number }>;
-  error: CustomEvent<{ code: string; error: string }>;
+  error: CustomEvent<StreamPlayerErrorDetail>;
   /** Playback was asked for: play(), listen() or resume(). */
   play: CustomEvent<{ trackId?: string; streamId?: string }>;
   pause: CustomEvent<Record<string, never>>;
@@ -115,11 +134,13 @@ export declare class StreamPlayer extends EventTarget {
   readonly preset: Preset;
   readonly intensity: number;
   readonly volume: number;
+  /** Rejects with a StreamPlayerError `unsupported_browser` where the player cannot run. */
   init(): Promise<void>;
   /** Releases the socket, Worker and AudioContext; the player cannot be used afterwards. */
   destroy(): Promise<void>;
   /** The engine's wasm memory and (Chromium) the page's JS heap, bytes. */
   memoryUsage(): Promise<{ wasmBytes: number; pageJsHeapBytes: number | null }>;
+  /** Rejects (and fires `error`) only when the browser is unsupported; other problems are `error` events. */
   play(trackId: string, o?: PlayOptions): Promise<void>;
   listen(streamId: string, token: string, o?: { codec?: Codec }): Promise<void>;
   setListenToken(token: string): void;

@@ -22,8 +22,9 @@ const BANDS = 16;
 /** The enhancement presets, in the order of their indices in the engine. */
 export const PRESETS = Object.freeze(['off', 'adaptive', 'warm', 'bright', 'punchy', 'gentle']);
 
-/** An invalid argument to the API: `code` is stable (`unknown_preset`, `invalid_intensity`,
- * `invalid_volume`, `invalid_target_lufs`), `message` says what was wrong. */
+/** An invalid argument to the API, or a browser the player cannot run in: `code` is stable
+ * (`unknown_preset`, `invalid_intensity`, `invalid_volume`, `invalid_target_lufs`,
+ * `unsupported_browser`), `message` says what was wrong. */
 export class StreamPlayerError extends RangeError {
   constructor(code, message) {
     super(message);
@@ -50,6 +51,25 @@ function checkLufs(x) {
     throw new StreamPlayerError('invalid_target_lufs', `target loudness must be a number from -60 to 0 LUFS, got ${String(x)}`);
   }
   return x;
+}
+
+/**
+ * What this browser lacks that the player needs, as a sentence for people (null: nothing). The
+ * player renders in an AudioWorklet (AudioContext, AudioWorkletNode: secure contexts only, i.e.
+ * https or localhost) with its engine compiled to WebAssembly, and reads the socket in a Worker.
+ * @returns {string|null}
+ */
+export function missingBrowserFeatures() {
+  const g = globalThis;
+  const missing = [];
+  if (typeof (g.AudioContext || g.webkitAudioContext) !== 'function') missing.push('Web Audio (AudioContext)');
+  if (typeof g.AudioWorkletNode !== 'function') missing.push('AudioWorklet (AudioWorkletNode)');
+  if (typeof g.WebAssembly !== 'object' || g.WebAssembly === null) missing.push('WebAssembly');
+  if (typeof g.Worker !== 'function') missing.push('Web Workers');
+  if (!missing.length) return null;
+  const insecure = g.isSecureContext === false && missing.some((m) => m.startsWith('AudioWorklet'))
+    ? ' AudioWorklet exists only on secure pages: open this page over https (or on localhost).' : '';
+  return `This browser cannot play the stream: it lacks ${missing.join(', ')}.${insecure} Use a current version of Chrome, Edge, Firefox or Safari.`;
 }
 
 /** A module Worker for `url`. Workers must come from the page's origin: when the package is
@@ -109,6 +129,10 @@ export class StreamPlayer extends EventTarget {
    * Creates the AudioContext, worklet and worker, compiles the engine and opens the socket.
    * Call it at page load so the first play only has to ask for audio: before a user gesture the
    * context waits suspended, and play() resumes it. play() calls it if nobody did.
+   *
+   * In a browser without what the player needs (see {@link missingBrowserFeatures}) it fires
+   * one `error` event `{ code: 'unsupported_browser', error }`, the state becomes `error`, and it
+   * rejects with a StreamPlayerError of that code (so do play() and listen(), at once).
    */
   init() {
     if (!this._ready) this._ready = this._init();
@@ -116,8 +140,15 @@ export class StreamPlayer extends EventTarget {
   }
 
   async _init() {
+    const missing = missingBrowserFeatures();
+    if (missing) {
+      this._setState('error');
+      this._emit('error', { code: 'unsupported_browser', error: missing });
+      throw new StreamPlayerError('unsupported_browser', missing);
+    }
     const base = new URL('.', import.meta.url);
-    const ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
+    const AudioContextClass = globalThis.AudioContext || globalThis.webkitAudioContext;
+    const ctx = new AudioContextClass({ sampleRate: 48000, latencyHint: 'interactive' });
     this.context = ctx;
     const [module] = await Promise.all([
       WebAssembly.compileStreaming(fetch(new URL('pkg/engine_wasm_bg.wasm', base))),
@@ -162,10 +193,11 @@ export class StreamPlayer extends EventTarget {
   }
 
   /**
-   * Plays a library track.
+   * Plays a library track. Rejects (with an `error` event) when the player cannot run in this
+   * browser (`unsupported_browser`); every other problem arrives as an `error` event.
    * @param {string} trackId
    * @param {{positionS?: number, codec?: 'opus'|'pcm_s16'|'pcm_f32', bitrate?: number, profile?: 'music'|'voice'}} [o]
-   *   codec defaults to opus; where WebCodecs cannot decode Opus the player falls back to
+   *   codec defaults to opus (decoded by the player's own wasm decoder in its Worker); if that decoder cannot load, the player falls back to
    *   pcm_s16 and fires a `codecfallback` event.
    */
   async play(trackId, o = {}) {
@@ -195,7 +227,22 @@ export class StreamPlayer extends EventTarget {
     this._ttfaMs = null;
     this._playSeq = (this._playSeq || 0) + 1;
     this._awaitSeq = this._playSeq;
-    await this.init();
+    const initialising = !this._ready;
+    const ready = this.init();
+    // Ask for audio now, while the call may still be inside the user's gesture: Safari (WebKit)
+    // starts an AudioContext only from a gesture's own task, not after an await. init() creates
+    // the context synchronously.
+    if (this.context && this.context.state === 'suspended') this.context.resume().catch(() => {});
+    try {
+      await ready;
+    } catch (e) {
+      // An init that failed earlier said so then; this play says it again, and does not wait.
+      if (!initialising && e?.code === 'unsupported_browser') {
+        this._setState('error');
+        this._emit('error', { code: e.code, error: e.message });
+      }
+      throw e;
+    }
     if (this.context.state !== 'running') {
       // Without a user gesture the browser keeps the context suspended and resume() waits for
       // one: playback goes on being prepared and starts when audio is allowed.
@@ -211,7 +258,7 @@ export class StreamPlayer extends EventTarget {
     let codec = wanted || 'opus';
     if (codec === 'opus' && !(await this._opusSupported)) {
       codec = 'pcm_s16';
-      this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'WebCodecs AudioDecoder cannot decode Opus in this browser' });
+      this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'the Opus decoder (wasm) could not be loaded' });
     }
     this.codec = codec;
     this._setState('connecting');
@@ -365,7 +412,7 @@ export class StreamPlayer extends EventTarget {
       this._awaitSeq = -1;
       this._setState('buffering');
     }
-    else if (ev === 'error') { this._setState('error'); this._emit('error', data); }
+    else if (ev === 'error') this._setState('error');
     this._emit(ev, data);
   }
 
@@ -383,25 +430,42 @@ export class StreamPlayer extends EventTarget {
     return { wasmBytes, pageJsHeapBytes: performance.memory ? performance.memory.usedJSHeapSize : null };
   }
 
+  /**
+   * performance.now() at which the engine rendered output-clock frame `frame`, from a stats
+   * reply that says which frame the engine was at when it answered (`m.clock`). Its delivery
+   * makes this err late by a fraction of a millisecond, never early. Time to first audio is
+   * counted to the first rendered sample; the device's output latency is not added, because
+   * asking for it (getOutputTimestamp(), outputLatency) queries the audio device from the main
+   * thread, and in Firefox on PulseAudio that call blocked the page for good while the audio
+   * stream was starting (1 start in 3 here).
+   */
+  _clockToPerf(frame, m) {
+    return performance.now() + ((frame - m.clock) / m.sampleRate) * 1000;
+  }
+
   _onWorklet(m) {
     if (m.t === 'memory') { this._memoryReply?.(m.wasmBytes); this._memoryReply = null; return; }
     if (m.t === 'error') {
+      if (m.code === 'engine_trap') {
+        // The engine stopped (a bug in it) and the node renders silence: the stream is over, so
+        // the server stops sending. The next play() builds a new engine in the worklet.
+        this.worker?.postMessage({ cmd: 'stop' });
+      }
       this._setState('error');
-      this._emit('error', { code: m.code, error: m.error });
+      const detail = { code: m.code, error: m.error };
+      if (m.clock !== undefined) detail.clock = m.clock;
+      this._emit('error', detail);
       return;
     }
     if (m.t !== 'stats') return;
-    const v = m.stats;
+    const v = m.stats; // a Float64Array (see stat:: in engine-wasm), a copy of the engine's
     const rate = m.sampleRate;
     const engineState = STATE_NAMES[v[S.STATE]] || 'idle';
     // The enhancer delays its output by its look-ahead: first audio is heard that much later.
     const firstAudio = v[S.FIRST_AUDIO_CLOCK] < 0 ? -1 : v[S.FIRST_AUDIO_CLOCK] + v[S.DSP_LATENCY];
     if (this._ttfaMs == null && firstAudio >= 0 && v[S.SESSION] === this._ttfaSession) {
-      // Map the audio clock to performance.now(): the first audible sample's frame, through the
-      // context's output timestamp, minus the moment play() was called.
-      const ts = this.context.getOutputTimestamp();
-      const firstAudioPerf = ts.performanceTime + (firstAudio / rate - ts.contextTime) * 1000;
-      this._ttfaMs = firstAudioPerf - this._playPerf;
+      // The first audible sample's frame on the page's clock, minus the moment play() was called.
+      this._ttfaMs = this._clockToPerf(firstAudio, m) - this._playPerf;
       this._emit('firstaudio', { session: v[S.SESSION], timeToFirstAudioMs: this._ttfaMs });
     }
     const stats = {
@@ -439,7 +503,7 @@ export class StreamPlayer extends EventTarget {
       adaptiveGainDb: v[S.ADAPTIVE_GAIN_DB],
       loudness: { momentary: v[S.LOUDNESS_M], shortTerm: v[S.LOUDNESS_S], integrated: v[S.LOUDNESS_I] },
       levels: { peak: [v[S.PEAK_L], v[S.PEAK_R]], rms: [v[S.RMS_L], v[S.RMS_R]] },
-      spectrum: v.slice(S.SPECTRUM, S.SPECTRUM + BANDS),
+      spectrum: Array.from(v.subarray(S.SPECTRUM, S.SPECTRUM + BANDS)),
       presetSwitches: v[S.DSP_SWITCHES],
       presetBlending: v[S.DSP_BLENDING] === 1,
       dspLatencyFrames: v[S.DSP_LATENCY],
@@ -450,8 +514,7 @@ export class StreamPlayer extends EventTarget {
     if (this._presetPerf && v[S.DSP_SWITCH_CLOCK] >= 0 && v[S.DSP_SWITCH_CLOCK] !== this._lastSwitchClock) {
       // setPreset() to the blend's first frame leaving the engine, on the page's clock.
       this._lastSwitchClock = v[S.DSP_SWITCH_CLOCK];
-      const ts = this.context.getOutputTimestamp();
-      const blendPerf = ts.performanceTime + (v[S.DSP_SWITCH_CLOCK] / rate - ts.contextTime) * 1000;
+      const blendPerf = this._clockToPerf(v[S.DSP_SWITCH_CLOCK], m);
       this._emit('presetapplied', {
         preset: stats.preset,
         switchClock: v[S.DSP_SWITCH_CLOCK],

@@ -2,9 +2,22 @@
 // lives here; the engine (stream-core, compiled to wasm) owns buffering, fades and stats.
 //
 // Real-time rules: process() calls one wasm function and copies two 128-sample views. It
-// creates no objects, posts no messages and never throws. Views over wasm memory are cached
-// and rebuilt only when memory.buffer changes (it never does after construction, but a
-// detached view would be silent, so the check is kept: it is one comparison).
+// creates no objects, posts no messages (but the one report of a trap) and never throws. Views
+// over wasm memory are cached and rebuilt only when memory.buffer changes (it does when a new
+// engine is built after a trap; a detached view would be silent, so the check is one
+// comparison per quantum).
+//
+// The message path follows the same rule: nothing that arrives once per frame or once per
+// stats poll makes this code create an object. A frame arrives as a Uint8Array (`bytes`) and is
+// copied straight into wasm memory with set(); a poll copies the stats into one preallocated
+// Float64Array and posts one reply object per poll id, filled in place (the structured clone
+// postMessage makes of it is the browser's, on its side of the call). Rare replies (seekLocal,
+// writePos, memory) and the transitional `buf: ArrayBuffer` frames may allocate.
+//
+// A trap in the engine (a bug: a wasm `unreachable`, an out-of-bounds access) is caught: it is
+// reported once as `engine_trap`, the node renders silence, and the next start (a new play)
+// builds a fresh engine. The trapped one cannot be called again (wasm-bindgen left its borrow
+// flag set) and its memory stays allocated (its reference count too): a few MB per trap.
 import './polyfill.js';
 import { initSync, WasmEngine } from '../pkg/engine_wasm.js';
 
@@ -17,10 +30,19 @@ class StreamProcessor extends AudioWorkletProcessor {
     this.refused = 0;
     this.dataPort = null;
     this.engine = null;
+    this.trapped = false;
+    // What a rebuilt engine is given: the constructor's arguments and the settings last accepted.
+    this.engineArgs = [sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10, o.crossfadeMs ?? 30, o.presetBlendMs ?? 30];
+    this.settings = { preset: undefined, intensity: undefined, volume: undefined, targetLufs: undefined };
+    this.thresholdMs = -1;
+    // One reply per poll id, reused (see the rule above); `stats` is a copy, not a view over wasm
+    // memory (which cannot be cloned without copying all of it).
+    this.statsReplies = [];
     try {
       const wasm = initSync({ module: o.module });
       this.memory = wasm.memory;
-      this.engine = new WasmEngine(sampleRate, o.capacityMs ?? 6000, o.startThresholdMs ?? 100, o.fadeMs ?? 10, o.crossfadeMs ?? 30, o.presetBlendMs ?? 30);
+      this.engine = new WasmEngine(...this.engineArgs);
+      this.statsCopy = new Float64Array(this.engine.stats_len());
       this.dspMsgFrame = -1;
       this.dsp(o.dsp || {});
       this.viewsOf = null;
@@ -30,7 +52,7 @@ class StreamProcessor extends AudioWorkletProcessor {
       this.engine = null;
       this.port.postMessage({ t: 'error', code: 'worklet_error', error: String(e && e.stack || e) });
     }
-    this.port.onmessage = (e) => this.engine && this.onMessage(e.data, this.port);
+    this.port.onmessage = (e) => this.engine && this.guarded(e.data, this.port);
   }
 
   refreshViews() {
@@ -43,34 +65,102 @@ class StreamProcessor extends AudioWorkletProcessor {
   }
 
   // Enhancer settings arrive as numbers only (the main thread maps preset names to indices and
-  // validates every value; the engine refuses anything out of range all the same).
+  // validates every value; the engine refuses anything out of range all the same). What the
+  // engine accepted is kept for a rebuilt one.
   dsp(m) {
+    const s = this.settings;
     if (m.preset !== undefined) {
-      this.engine.setPreset(m.preset);
+      if (this.engine.setPreset(m.preset) === 0) s.preset = m.preset;
       this.dspMsgFrame = currentFrame; // the next quantum starts the blend: onset statistics
     }
-    if (m.intensity !== undefined) this.engine.setIntensity(m.intensity);
-    if (m.volume !== undefined) this.engine.setVolume(m.volume);
-    if (m.targetLufs !== undefined) this.engine.setTargetLufs(m.targetLufs);
+    if (m.intensity !== undefined && this.engine.setIntensity(m.intensity) === 0) s.intensity = m.intensity;
+    if (m.volume !== undefined && this.engine.setVolume(m.volume) === 0) s.volume = m.volume;
+    if (m.targetLufs !== undefined && this.engine.setTargetLufs(m.targetLufs) === 0) s.targetLufs = m.targetLufs;
     if (m.resetLoudness) this.engine.resetLoudness();
+  }
+
+  // A trap anywhere in the engine (in a message as in process()) leaves it unusable.
+  guarded(m, replyTo) {
+    try {
+      this.onMessage(m, replyTo);
+    } catch (e) {
+      this.onTrap(e);
+    }
+  }
+
+  onTrap(e) {
+    if (this.trapped) return;
+    this.trapped = true;
+    this.port.postMessage({
+      t: 'error',
+      code: 'engine_trap',
+      error: `The audio engine stopped on an internal error (${String(e && e.message || e)}); it restarts with the next play.`,
+      clock: currentFrame,
+    });
+  }
+
+  // A new engine in the same wasm instance, with the old one's options and settings.
+  rebuild() {
+    this.engine = null; // the trapped one is left to its finalizer
+    let engine;
+    try {
+      engine = new WasmEngine(...this.engineArgs);
+    } catch (e) {
+      // No memory left for a second engine: say so; the node stays silent.
+      this.port.postMessage({ t: 'error', code: 'worklet_error', error: `The audio engine could not restart: ${String(e && e.message || e)}` });
+      return false;
+    }
+    const s = this.settings;
+    if (s.preset !== undefined) engine.setPreset(s.preset);
+    if (s.intensity !== undefined) engine.setIntensity(s.intensity);
+    if (s.volume !== undefined) engine.setVolume(s.volume);
+    if (s.targetLufs !== undefined) engine.setTargetLufs(s.targetLufs);
+    if (this.thresholdMs >= 0) engine.set_min_threshold_ms(this.thresholdMs);
+    this.engine = engine;
+    this.refreshViews();
+    this.trapped = false;
+    return true;
+  }
+
+  // While trapped: only a start (which rebuilds), settings to keep, and answers someone awaits.
+  onMessageTrapped(m, replyTo) {
+    switch (m.t) {
+      case 'start': if (this.rebuild()) this.onMessage(m, replyTo); return;
+      case 'dsp': {
+        const s = this.settings;
+        for (const k of ['preset', 'intensity', 'volume', 'targetLufs']) if (m[k] !== undefined) s[k] = m[k];
+        return;
+      }
+      case 'threshold': this.thresholdMs = m.ms; return;
+      case 'seekLocal': replyTo.postMessage({ t: 'seekLocal', id: m.id, ok: false }); return;
+      case 'writePos': replyTo.postMessage({ t: 'writePos', id: m.id, pos: -1 }); return;
+      case 'port': this.setDataPort(m.port); return;
+      case 'memory': this.replyMemory(m, replyTo); return;
+      default: return; // frames, polls, transport: nothing plays
+    }
   }
 
   // Messages from the main thread (port) and from the Worker (dataPort).
   onMessage(m, replyTo) {
+    if (this.trapped) { this.onMessageTrapped(m, replyTo); return; }
     if (this.memory.buffer !== this.viewsOf) this.refreshViews();
     switch (m.t) {
       case 'frame': {
-        const bytes = new Uint8Array(m.buf);
-        if (bytes.length > this.input.length) { this.refused++; return; }
+        // `bytes` (a Uint8Array); `buf` (an ArrayBuffer) until every sender has moved over.
+        const bytes = m.bytes !== undefined ? m.bytes : new Uint8Array(m.buf);
+        const len = bytes.length;
+        if (len > this.input.length) { this.refused++; return; }
         this.input.set(bytes);
-        if (this.engine.push_input(bytes.length) !== 0) this.refused++;
+        if (this.engine.push_input(len) !== 0) this.refused++;
         return;
       }
       case 'pcm': {
-        const bytes = new Uint8Array(m.buf);
-        if (bytes.length > this.input.length) { this.refused++; return; }
+        // Interleaved f32 in native byte order, as bytes.
+        const bytes = m.bytes !== undefined ? m.bytes : new Uint8Array(m.buf);
+        const len = bytes.length;
+        if (len > this.input.length) { this.refused++; return; }
         this.input.set(bytes);
-        if (this.engine.push_pcm_input(m.session, m.pos, m.channels, bytes.length / 4 / m.channels) !== 0) this.refused++;
+        if (this.engine.push_pcm_input(m.session, m.pos, m.channels, len / 4 / m.channels) !== 0) this.refused++;
         return;
       }
       case 'start': this.engine.start(m.session, m.startSample); return;
@@ -83,27 +173,51 @@ class StreamProcessor extends AudioWorkletProcessor {
       case 'end': this.engine.end_at(m.session, m.totalSamples); return;
       case 'stop': this.engine.stop(); return;
       case 'dsp': this.dsp(m); return;
-      case 'threshold': this.engine.set_min_threshold_ms(m.ms); return;
-      case 'port':
-        this.dataPort = m.port;
-        this.dataPort.onmessage = (e) => this.onMessage(e.data, this.dataPort);
-        return;
-      case 'memory':
-        replyTo.postMessage({ t: 'memory', id: m.id, wasmBytes: this.memory.buffer.byteLength });
-        return;
+      case 'threshold': this.thresholdMs = m.ms; this.engine.set_min_threshold_ms(m.ms); return;
+      case 'port': this.setDataPort(m.port); return;
+      case 'memory': this.replyMemory(m, replyTo); return;
       case 'poll': {
         // id 1: the page's stats (meter and spectrum); id 0: the Worker's acknowledgements.
         if (m.id === 1) this.engine.update_stats(); else this.engine.update_transport_stats();
-        replyTo.postMessage({ t: 'stats', id: m.id, stats: Array.from(this.stats), refused: this.refused, sampleRate, dspMsgFrame: this.dspMsgFrame });
+        const r = this.statsReplies[m.id] || this.statsReply(m.id);
+        this.statsCopy.set(this.stats);
+        r.refused = this.refused;
+        r.dspMsgFrame = this.dspMsgFrame;
+        r.clock = currentFrame; // the page maps engine clocks to its own time with it
+        replyTo.postMessage(r);
         return;
       }
+      // TEST HOOK (tests/e2e/robust.test.mjs): the next render traps, as a bug in the engine would.
+      case 'debugTrap': this.engine.debug_trap_next_render(); return;
     }
   }
 
+  // The Worker's channel (frames, transport, its polls).
+  setDataPort(port) {
+    this.dataPort = port;
+    port.onmessage = (e) => this.engine && this.guarded(e.data, port);
+  }
+
+  replyMemory(m, replyTo) {
+    replyTo.postMessage({ t: 'memory', id: m.id, wasmBytes: this.memory.buffer.byteLength });
+  }
+
+  // Made once per poll id (the page's and the Worker's): see the rule at the top.
+  statsReply(id) {
+    const r = { t: 'stats', id, stats: this.statsCopy, refused: 0, sampleRate, dspMsgFrame: -1, clock: 0 };
+    this.statsReplies[id] = r;
+    return r;
+  }
+
   process(_inputs, outputs) {
-    if (this.engine === null) return true;
+    if (this.engine === null || this.trapped) return true; // outputs are silence unless written
     if (this.memory.buffer !== this.viewsOf) this.refreshViews();
-    this.engine.render(QUANTUM, currentFrame);
+    try {
+      this.engine.render(QUANTUM, currentFrame);
+    } catch (e) {
+      this.onTrap(e);
+      return true;
+    }
     const out = outputs[0];
     out[0].set(this.left);
     if (out.length > 1) out[1].set(this.right);

@@ -1,10 +1,14 @@
 // The Worker: owns the WebSocket. PCM frames go to the worklet as they are (transferred, never
-// copied); Opus frames are decoded here with WebCodecs and the PCM is posted with its exact
-// track position. It runs the transport (pause, resume, seek — locally when the audio is still
+// copied); Opus frames are decoded here by our own decoder compiled to wasm (opus.js; not
+// WebCodecs, which some browsers lack and which crashed WebKit) and the PCM is posted with its
+// exact track position, one message per frame. Decoding here, not in the worklet: the server
+// sends seconds of audio ahead in bursts, and decoding a burst on the audio thread would risk
+// underruns. It runs the transport (pause, resume, seek — locally when the audio is still
 // buffered —, queue, next), reconnects with back-off and resumes at the exact next sample, and
 // acknowledges what the worklet has played so the server's send-ahead window follows playback.
 // Nothing here runs on the main thread, so a janky page never starves the audio.
 import { parseHeader, opusPackets, CODEC_OPUS } from './wire.js';
+import { loadOpusDecoder } from './opus.js';
 
 let ws = null;
 let wsUrl = '';
@@ -28,14 +32,21 @@ let replyId = 0;
 let lastPlayPos = 0; // the worklet's play position at its last report
 const replies = new Map();
 
-// WebCodecs Opus decoding.
-let decoder = null;
-let decoderChannels = 0;
-let chunkSeq = 0;
-// Where each decoded output belongs, oldest first: the decoder returns one AudioData per chunk,
-// in order (Chromium rewrites output timestamps, so they cannot carry this).
-const inFlight = [];
+// Opus decoding: the module is fetched as soon as the Worker starts (pkg/ is beside worklet/,
+// both in the npm package and on the relay, which serves web/ at / and worklet/ at /worklet/).
+let opus = null; // the OpusDecoder, once loaded
+let opusLoadError = '';
+const opusReady = loadOpusDecoder(new URL('../pkg/opus_decoder.wasm', import.meta.url)).then(
+  (d) => { opus = d; opus.init(2); return true; }, // initialized now: the first stream does not wait
+  (e) => { opusLoadError = String((e && e.message) || e); return false; },
+);
 const opusStreams = new Map(); // session -> pre_skip
+// Packets of the current stream the decoder refused (concealed instead); reported once a stream.
+let badPackets = 0;
+let badReported = false;
+// Largest PCM message: the worklet's input buffer (engine-wasm INPUT_CAPACITY_BYTES). A frame
+// decoding to more (none does: library frames are 100 ms, live 200 ms) is split at packets.
+const MAX_PCM_BYTES = 128 * 1024;
 
 function toMain(ev, data) { postMessage({ ev, data }); }
 
@@ -44,77 +55,76 @@ function ask(msg) {
   return new Promise((ok) => { replies.set(id, ok); worklet.postMessage({ ...msg, id }); });
 }
 
-async function opusSupported() {
-  if (typeof AudioDecoder === 'undefined') return false;
-  try {
-    const r = await AudioDecoder.isConfigSupported({ codec: 'opus', sampleRate: 48000, numberOfChannels: 2 });
-    return !!r.supported;
-  } catch { return false; }
+function postPcm(sessionId, pos, channels, pcm) {
+  const bytes = new Uint8Array(pcm.buffer);
+  worklet.postMessage({ t: 'pcm', session: sessionId, pos, channels, bytes }, [pcm.buffer]);
 }
 
-function onDecoded(data) {
-  const meta = inFlight.shift();
-  if (!meta || !opusStreams.has(meta.session)) { data.close(); return; }
-  const frames = data.numberOfFrames;
-  const ch = data.numberOfChannels;
-  const out = new Float32Array(frames * ch);
-  if (data.format === 'f32') {
-    data.copyTo(out, { planeIndex: 0, format: 'f32' });
-  } else {
-    const plane = new Float32Array(frames);
-    for (let c = 0; c < ch; c++) {
-      data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
-      for (let i = 0; i < frames; i++) out[i * ch + c] = plane[i];
-    }
-  }
-  data.close();
-  // The very first packets decode to positions before 0 (the encoder's pre-skip): drop them.
-  let pos = meta.pos;
-  let buf = out;
-  if (pos < 0) {
-    buf = out.slice(Math.min(frames, -pos) * ch);
-    pos = 0;
-  }
-  if (buf.length) worklet.postMessage({ t: 'pcm', session: meta.session, pos, channels: ch, buf: buf.buffer }, [buf.buffer]);
+function reportBadPacket(h, why) {
+  badPackets++;
+  if (badReported) return;
+  badReported = true;
+  toMain('error', {
+    code: 'bad_frame',
+    error: `an Opus packet could not be decoded (${why}); it was concealed (reported once a stream)`,
+    session: h.session,
+    sample_pos: h.samplePos,
+  });
 }
 
-// One decoder serves the stream being received; a new stream resets it (the pre-roll the
-// server sends lets it converge before the first frame that plays).
-function resetDecoder(channels) {
-  inFlight.length = 0;
-  if (decoder && decoder.state !== 'closed' && decoderChannels === channels) {
-    decoder.reset();
-  } else {
-    if (decoder && decoder.state !== 'closed') decoder.close();
-    decoder = new AudioDecoder({
-      output: onDecoded,
-      error: (e) => toMain('error', { code: 'decoder_error', error: `Opus decoder: ${e.message || e}` }),
-    });
-  }
-  decoderChannels = channels;
-  decoder.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: channels });
-}
-
+// Decodes one frame's packets into PCM at the frame's positions: packet k covers
+// [pos + k * perPacket, pos + (k + 1) * perPacket). A packet the decoder refuses is concealed,
+// so the stream keeps its length and the decoder its continuity.
 function onOpusFrame(buf, h) {
   const preSkip = opusStreams.get(h.session);
-  if (preSkip === undefined || !decoder) return;
-  const packets = opusPackets(buf);
-  if (!packets) { toMain('error', { code: 'bad_frame', error: 'malformed Opus frame' }); return; }
+  if (preSkip === undefined || !opus || !opus.channels) return;
+  const ch = opus.channels;
+  let packets = opusPackets(buf);
   // Encoder input position -> decoded output position (RFC 7845 pre-skip).
-  let pos = h.samplePos - preSkip;
-  const perPacket = h.frameCount / packets.length;
-  for (const p of packets) {
-    inFlight.push({ session: h.session, pos });
-    decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: (++chunkSeq) * 20000, duration: 20000, data: p }));
-    pos += perPacket;
+  const pos = h.samplePos - preSkip;
+  const perPacket = packets ? h.frameCount / packets.length : 960;
+  if (!Number.isInteger(perPacket) || perPacket <= 0 || perPacket > 5760) {
+    reportBadPacket(h, 'malformed Opus frame');
+    return;
+  }
+  if (!packets) {
+    // Malformed framing: conceal the frame's duration in 20 ms packets.
+    reportBadPacket(h, 'malformed Opus frame');
+    if (h.frameCount % 960 !== 0 || h.frameCount > 48000) return;
+    packets = new Array(h.frameCount / 960).fill(null);
+  }
+  const maxPackets = Math.max(1, Math.floor(MAX_PCM_BYTES / (perPacket * ch * 4)));
+  for (let first = 0; first < packets.length; first += maxPackets) {
+    const count = Math.min(maxPackets, packets.length - first);
+    const start = pos + first * perPacket;
+    // The very first packets decode to positions before 0 (the encoder's pre-skip): drop them.
+    const skip = Math.max(0, Math.min(count * perPacket, -start));
+    const pcm = new Float32Array((count * perPacket - skip) * ch);
+    for (let k = 0; k < count; k++) {
+      const p = packets[first + k];
+      let out = p ? opus.decode(p) : null;
+      if (!out) {
+        if (p) reportBadPacket(h, opus.error);
+        out = opus.conceal(perPacket) || new Float32Array(0);
+      }
+      // Packet k's frames, less any dropped before position 0, where the packet belongs.
+      const from = Math.max(0, skip - k * perPacket);
+      const frames = Math.min(out.length / ch, perPacket);
+      if (from < frames) pcm.set(out.subarray(from * ch, frames * ch), (k * perPacket + from - skip) * ch);
+    }
+    if (pcm.length) postPcm(h.session, Math.max(0, start), ch, pcm);
   }
 }
 
 function onStreamStart(d) {
   if (d.codec === 'opus') {
+    // One decoder serves the stream being received; a new stream starts it over (the pre-roll
+    // the server sends lets it converge before the first frame that plays).
     opusStreams.clear();
-    opusStreams.set(d.session, d.pre_skip);
-    resetDecoder(d.channels);
+    badPackets = 0;
+    badReported = false;
+    if (opus && opus.init(d.channels)) opusStreams.set(d.session, d.pre_skip);
+    else toMain('error', { code: 'decoder_error', error: `Opus decoder: cannot start a ${d.channels}-channel stream (${opus ? opus.error : opusLoadError})` });
   }
   if (d.live) {
     // Live (a first join or a rejoin after a reconnect): play from what the server sends, which
@@ -195,7 +205,7 @@ function openSocket() {
     if (wasReconnect) resumeAfterReconnect();
   };
   sock.onclose = (e) => {
-    if (ws !== sock) return;
+    if (ws !== sock) return; // handled already (see onerror), or replaced
     ws = null;
     toMain('socket', { open: false, code: e.code, reason: e.reason });
     if (session && !streamEnded) scheduleReconnect();
@@ -209,12 +219,18 @@ function openSocket() {
       });
     }
   };
-  sock.onerror = () => {};
+  // A socket that fails before it opens gets an error event; WebKit then never sends `close`
+  // (seen with WebKitGTK 2.50 for a refused port): end it here the same way, once.
+  sock.onerror = () => {
+    if (opened || ws !== sock) return;
+    try { sock.close(); } catch { /* already closing */ }
+    sock.onclose({ code: 1006, reason: 'connection failed' });
+  };
   sock.onmessage = (e) => {
     if (typeof e.data !== 'string') {
       const h = parseHeader(e.data);
       if (h && h.codec === CODEC_OPUS) onOpusFrame(e.data, h);
-      else worklet.postMessage({ t: 'frame', buf: e.data }, [e.data]);
+      else worklet.postMessage({ t: 'frame', bytes: new Uint8Array(e.data) }, [e.data]);
       return;
     }
     let msg;
@@ -230,7 +246,8 @@ function openSocket() {
         }
         if (d.session === session) streamEnded = true;
         worklet.postMessage({ t: 'end', session: d.session, totalSamples: d.total_samples });
-        toMain('stream_end', d);
+        // Opus packets the decoder refused in this stream (each concealed), if any.
+        toMain('stream_end', badPackets && opusStreams.has(d.session) ? { ...d, opus_bad_packets: badPackets } : d);
         break;
       case 'audio_stream_error': toMain('error', d); break;
       default: toMain(msg.type, d);
@@ -270,10 +287,9 @@ onmessage = async (e) => {
       openSocket();
       clearInterval(ackTimer);
       ackTimer = setInterval(() => worklet.postMessage({ t: 'poll', id: 0 }), 250);
-      const opus = await opusSupported();
-      // Create and configure the decoder now, so the first Opus stream does not wait for it.
-      if (opus && !decoder) resetDecoder(2);
-      toMain('capabilities', { opus });
+      // Without the decoder the player falls back to pcm_s16 (web/player.js).
+      if (await opusReady) toMain('capabilities', { opus: true, opusDecoder: 'wasm' });
+      else toMain('capabilities', { opus: false, error: `Opus decoder did not load: ${opusLoadError}` });
       break;
     }
     case 'listen':

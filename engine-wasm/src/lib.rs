@@ -91,6 +91,18 @@ pub mod push {
     pub const TOO_LONG: i32 = -3;
 }
 
+/// A real wasm trap: the `unreachable` instruction, which aborts the call with a
+/// `WebAssembly.RuntimeError` in JS. Not a panic: a panic would format its message first (the
+/// crate builds with wasm32-unknown-unknown's default `panic = "abort"`, so a panic ends in this
+/// same instruction, but only after the panic machinery ran). Native builds abort the process.
+#[cold]
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
+
 /// The engine with its Rust-owned I/O buffers.
 #[wasm_bindgen]
 pub struct WasmEngine {
@@ -103,6 +115,8 @@ pub struct WasmEngine {
     stats: Vec<f64>,
     /// Decoded PCM copied out of `input` (which has no f32 alignment guarantee).
     pcm: Vec<f32>,
+    /// Test hook: the next [`Self::render`] traps (see [`Self::debug_trap_next_render`]).
+    trap_next_render: bool,
 }
 
 #[wasm_bindgen]
@@ -140,6 +154,7 @@ impl WasmEngine {
             right: vec![0.0; MAX_RENDER_FRAMES],
             stats: vec![0.0; stat::LEN],
             pcm: vec![0.0; INPUT_CAPACITY_BYTES / 4],
+            trap_next_render: false,
         };
         e.update_stats();
         e
@@ -238,10 +253,22 @@ impl WasmEngine {
     /// Renders `frames` (at most [`MAX_RENDER_FRAMES`]) into the buffers at [`Self::left_ptr`]
     /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
     pub fn render(&mut self, frames: usize, clock_frame: f64) {
+        if self.trap_next_render {
+            trap();
+        }
         let n = frames.min(MAX_RENDER_FRAMES);
         let clock = clock_frame.max(0.0) as u64;
         self.engine.render(&mut self.left[..n], &mut self.right[..n], clock);
         self.enhancer.process(&mut self.left[..n], &mut self.right[..n], clock);
+    }
+
+    /// TEST HOOK, not for applications: makes the next [`Self::render`] trap, the way a bug in
+    /// the engine would, so the end-to-end tests can check that the worklet survives one
+    /// (worklet/processor.js reports `engine_trap`, renders silence and builds a new engine at
+    /// the next start; the message `{ t: 'debugTrap' }` on the worklet's port calls this). After
+    /// the trap this object is unusable: wasm-bindgen's borrow flag stays set.
+    pub fn debug_trap_next_render(&mut self) {
+        self.trap_next_render = true;
     }
 
     /// Runs only the enhancer over what is in the output buffers (for the DSP benchmark).

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, clicks,
+import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, clicks,
   thirdOctaveBands, trackByFile } from './lib.mjs';
 
 let media, relay, browser, tracks;
@@ -21,7 +21,7 @@ before(async () => {
   // Pink noise: energy in every band, to see which bands a preset moves.
   execFileSync('sox', ['-n', '-r', '48000', '-c', '2', '-b', '16', join(media, 'pink.wav'), 'synth', '14', 'pinknoise', 'gain', '-14']);
   relay = await startRelay({ media });
-  browser = await launchChromium();
+  browser = await launchBrowser();
   tracks = await (await fetch(relay.url + '/api/tracks')).json();
 });
 after(async () => { await browser?.close(); relay?.stop(); });
@@ -40,6 +40,7 @@ async function pageWithPlayer(opts = {}) {
     window.__applied = [];
     p.addEventListener('presetapplied', (e) => window.__applied.push(e.detail));
   }, opts);
+  await page.unlockAudio(); // WebKit: the user's click that allows audio
   return { page, errors };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+export { ENGINE, ENGINES, launchBrowser, launchChromium } from './engines.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = process.env.RELAY_BIN_DIR || join(ROOT, 'target', 'release');
@@ -36,22 +36,6 @@ export async function startRelay({ media = join(ROOT, 'media'), args = [], liste
     child.once('exit', (code) => fail(new Error(`relay-server exited with ${code}`)));
   });
   return { url, ingestUrl, pid: child.pid, stop: () => child.kill('SIGTERM'), kill: () => child.kill('SIGKILL'), exited: new Promise((ok) => child.once('exit', ok)) };
-}
-
-/** Debian's Chromium, headless, with the flags this sandbox needs (TOOLCHAIN.md). */
-export async function launchChromium({ autoplay = true } = {}) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // Playwright passes its own permissive autoplay switch by default.
-    ignoreDefaultArgs: ['--autoplay-policy=no-user-gesture-required'],
-    // autoplay: false applies the policy of a browser whose user has not interacted with the
-    // site yet (audio waits for a user gesture); headless Chromium would otherwise allow it.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-      `--autoplay-policy=${autoplay ? 'no-user-gesture-required' : 'document-user-activation-required'}`,
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
-  });
 }
 
 /** The server's decode of a track, as a listener receives it (relay-client fetch, pcm_f32). */
@@ -136,8 +120,12 @@ export async function attachRecorder(page, seconds, player = 'streamPlayer') {
     const p = window[player];
     await p.init();
     const ctx = p.context;
-    const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
-    await ctx.audioWorklet.addModule(url);
+    if (!ctx.__e2eRecorder) {
+      // Once per context: registering the processor twice throws (Firefox reports it).
+      const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+      await ctx.audioWorklet.addModule(url);
+      ctx.__e2eRecorder = true;
+    }
     const rec = new AudioWorkletNode(ctx, 'e2e-recorder', {
       numberOfInputs: 1, numberOfOutputs: 1, channelCount: 2, channelCountMode: 'explicit',
       channelInterpretation: 'discrete', processorOptions: { frames: Math.round(seconds * ctx.sampleRate) },
@@ -147,6 +135,8 @@ export async function attachRecorder(page, seconds, player = 'streamPlayer') {
     window.__recorder = rec;
     window.__recording = new Promise((ok) => { rec.port.onmessage = (e) => ok(e.data); });
   }, { src: RECORDER_SOURCE, seconds, player });
+  // WebKit starts audio only in a user gesture: click as a person would (a no-op elsewhere).
+  await page.unlockAudio();
 }
 
 /** Ends the latest recording at output-clock frame `at` (the AudioContext's frames, as the

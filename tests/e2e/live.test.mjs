@@ -1,6 +1,6 @@
 // End to end, real time: a live stream published by Debian's ffmpeg over `icecast://` (Ogg/Opus,
 // real time with -re) to the real relay, heard at once by three different listeners — the
-// browser player in headless Chromium (Opus through WebCodecs and the worklet), relay-client
+// browser player in headless Chromium (Opus through its wasm decoder and the worklet), relay-client
 // over /ws, and ffmpeg reading /live/{id}.ogg — each checked against the source by level and
 // spectrum, and each told when the stream ends.
 import { test, before, after } from 'node:test';
@@ -9,7 +9,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startRelay, launchChromium, attachRecorder, stopRecording, collectRecording, readWavF32, thirdOctaveBands, rmsDb } from './lib.mjs';
+import { ROOT, startRelay, launchBrowser, attachRecorder, stopRecording, collectRecording, readWavF32, thirdOctaveBands, rmsDb } from './lib.mjs';
 
 const KEY = 'e2e-key';
 const SECONDS = 8;
@@ -19,7 +19,7 @@ let relay, browser, dir;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'e2e-live-'));
   relay = await startRelay({ args: ['--api-key', KEY] });
-  browser = await launchChromium();
+  browser = await launchBrowser();
 });
 after(async () => { await browser?.close(); relay?.stop(); });
 
@@ -72,6 +72,7 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
     window.__events = [];
     for (const ev of ['stream_start', 'stream_end', 'error', 'firstaudio']) p.addEventListener(ev, (e) => window.__events.push({ ev, d: e.detail }));
   });
+  await page.unlockAudio(); // WebKit: the user's click that allows audio
   await page.evaluate(([id, t]) => window.p.listen(id, t, { codec: 'opus' }), [s.stream_id, s.listen_token]);
 
   // relay-client and ffmpeg as the other two listeners.
@@ -120,7 +121,7 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
   console.log(`E2E live: browser underruns ${st.underruns}, buffered ${st.bufferedMs?.toFixed(0)} ms at the end`);
   compare('relay-client (pcm_f32 over /ws)', profile(readWavF32(cliOut).left), refP);
   compare('ffmpeg (/live/{id}.ogg)', profile(readWavF32(ffOut).left), refP);
-  compare('browser player (Opus, WebCodecs, worklet)', profile(rec.left), refP);
+  compare('browser player (Opus, wasm decoder, worklet)', profile(rec.left), refP);
   const start = events.find((e) => e.ev === 'stream_start');
   assert.equal(start.d.live, true);
   const first = events.find((e) => e.ev === 'firstaudio');

@@ -1,4 +1,4 @@
-// End to end, real time, Opus: the demo page plays a track with codec opus (WebCodecs decodes in
+// End to end, real time, Opus: the demo page plays a track with codec opus (our wasm Opus decoder decodes in
 // the Worker); the rendered audio is compared with the server's PCM decode of the source.
 //
 // Measures (Opus is lossy, so not sample equality):
@@ -12,7 +12,7 @@
 // Then a seek: the new stream's first rendered frame is the requested sample exactly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
+import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
   thirdOctaveBands, rmsDb, bestLag, envelopeCorrelation } from './lib.mjs';
 
 let relay, browser;
@@ -28,7 +28,7 @@ async function started(page, session) {
   }, session);
   return h.jsonValue();
 }
-before(async () => { relay = await startRelay(); browser = await launchChromium(); });
+before(async () => { relay = await startRelay(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); relay?.stop(); });
 
 function compare(label, rendered, ref) {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
+import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
 
 // Recorded from before the play until 8 s after playback started (at most 30 s in all).
 const RECORD_SECONDS = 8;
@@ -13,7 +13,7 @@ let relay, browser;
 
 before(async () => {
   relay = await startRelay();
-  browser = await launchChromium();
+  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();

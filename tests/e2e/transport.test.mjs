@@ -4,7 +4,7 @@
 // detector flags a hard cut made by the same player with fades switched off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchChromium, referenceDecode, attachRecorder, stopRecording, collectRecording, makeToneLibrary,
+import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, makeToneLibrary,
   clicks, maxStep, startProxy, trackByFile } from './lib.mjs';
 
 const TONES = {
@@ -22,7 +22,7 @@ before(async () => {
   // The pages come from this relay while some players connect through a proxy or to another
   // relay (other origins): every origin is allowed.
   relay = await startRelay({ media, args: ['--allow-origin', '*'] });
-  browser = await launchChromium();
+  browser = await launchBrowser();
   tracks = await (await fetch(relay.url + '/api/tracks')).json();
 });
 after(async () => { await browser?.close(); relay?.stop(); });
