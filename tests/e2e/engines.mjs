@@ -281,10 +281,10 @@ class FirefoxPage extends DriverPage {
     this.engine = 'firefox';
     this.p = p;
     // Firefox also reports its own network notices as page errors ("Firefox can't establish a
-    // connection to the server at ws://..."): the page threw nothing; the player reports those
-    // failures itself, as error events the tests check.
+    // connection to the server at ws://...", "Cross-Origin Request Blocked: ..."): the page threw
+    // nothing; the player reports those failures itself, as error events the tests check.
     p.on('pageerror', (e) => {
-      if (/can.t establish a connection to the server/.test(String(e))) return;
+      if (/can.t establish a connection to the server|^(Error: )?Cross-Origin Request Blocked/.test(String(e))) return;
       this.listeners.pageerror.forEach((f) => f(e));
     });
     p.on('console', (m) => this.listeners.console.forEach((f) => f({ text: () => m.text(), type: () => m.type() })));
