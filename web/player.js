@@ -431,16 +431,16 @@ export class StreamPlayer extends EventTarget {
   }
 
   /**
-   * performance.now() at which the engine rendered output-clock frame `frame`, from a stats
-   * reply that says which frame the engine was at when it answered (`m.clock`). Its delivery
-   * makes this err late by a fraction of a millisecond, never early. Time to first audio is
-   * counted to the first rendered sample; the device's output latency is not added, because
-   * asking for it (getOutputTimestamp(), outputLatency) queries the audio device from the main
-   * thread, and in Firefox on PulseAudio that call blocked the page for good while the audio
-   * stream was starting (1 start in 3 here).
+   * performance.now() at which the engine rendered output-clock frame `frame`: the worklet
+   * stamps the quantum where a first audio or a preset blend began with the wall clock
+   * (`wall`, Date.now(), at output frame `wallFrame`); frames after it follow in real time.
+   * Counted to the rendered sample, without the device's output latency: asking the device
+   * (getOutputTimestamp(), outputLatency) from the main thread froze Firefox's page on
+   * PulseAudio while the audio stream was starting (1 start in 3 here), and Safari's
+   * getOutputTimestamp() is known to be wrong.
    */
-  _clockToPerf(frame, m) {
-    return performance.now() + ((frame - m.clock) / m.sampleRate) * 1000;
+  _clockToPerf(frame, wall, wallFrame, rate) {
+    return wall - performance.timeOrigin + ((frame - wallFrame) / rate) * 1000;
   }
 
   _onWorklet(m) {
@@ -465,7 +465,7 @@ export class StreamPlayer extends EventTarget {
     const firstAudio = v[S.FIRST_AUDIO_CLOCK] < 0 ? -1 : v[S.FIRST_AUDIO_CLOCK] + v[S.DSP_LATENCY];
     if (this._ttfaMs == null && firstAudio >= 0 && v[S.SESSION] === this._ttfaSession) {
       // The first audible sample's frame on the page's clock, minus the moment play() was called.
-      this._ttfaMs = this._clockToPerf(firstAudio, m) - this._playPerf;
+      this._ttfaMs = this._clockToPerf(firstAudio, m.firstAudioWall, m.firstAudioWallFrame, rate) - this._playPerf;
       this._emit('firstaudio', { session: v[S.SESSION], timeToFirstAudioMs: this._ttfaMs });
     }
     const stats = {
@@ -514,7 +514,7 @@ export class StreamPlayer extends EventTarget {
     if (this._presetPerf && v[S.DSP_SWITCH_CLOCK] >= 0 && v[S.DSP_SWITCH_CLOCK] !== this._lastSwitchClock) {
       // setPreset() to the blend's first frame leaving the engine, on the page's clock.
       this._lastSwitchClock = v[S.DSP_SWITCH_CLOCK];
-      const blendPerf = this._clockToPerf(v[S.DSP_SWITCH_CLOCK], m);
+      const blendPerf = this._clockToPerf(v[S.DSP_SWITCH_CLOCK], m.switchWall, m.switchWallFrame, rate);
       this._emit('presetapplied', {
         preset: stats.preset,
         switchClock: v[S.DSP_SWITCH_CLOCK],

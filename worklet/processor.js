@@ -28,6 +28,8 @@ class StreamProcessor extends AudioWorkletProcessor {
     super();
     const o = options.processorOptions || {};
     this.refused = 0;
+    // Wall clock (Date.now()) of the quanta where the latest first audio and preset blend began.
+    this.firstAudioWall = 0; this.firstAudioWallFrame = 0; this.switchWall = 0; this.switchWallFrame = 0;
     this.dataPort = null;
     this.engine = null;
     this.trapped = false;
@@ -183,7 +185,11 @@ class StreamProcessor extends AudioWorkletProcessor {
         this.statsCopy.set(this.stats);
         r.refused = this.refused;
         r.dspMsgFrame = this.dspMsgFrame;
-        r.clock = currentFrame; // the page maps engine clocks to its own time with it
+        r.clock = currentFrame;
+        r.firstAudioWall = this.firstAudioWall;
+        r.firstAudioWallFrame = this.firstAudioWallFrame;
+        r.switchWall = this.switchWall;
+        r.switchWallFrame = this.switchWallFrame;
         replyTo.postMessage(r);
         return;
       }
@@ -204,7 +210,8 @@ class StreamProcessor extends AudioWorkletProcessor {
 
   // Made once per poll id (the page's and the Worker's): see the rule at the top.
   statsReply(id) {
-    const r = { t: 'stats', id, stats: this.statsCopy, refused: 0, sampleRate, dspMsgFrame: -1, clock: 0 };
+    const r = { t: 'stats', id, stats: this.statsCopy, refused: 0, sampleRate, dspMsgFrame: -1, clock: 0,
+      firstAudioWall: 0, firstAudioWallFrame: 0, switchWall: 0, switchWallFrame: 0 };
     this.statsReplies[id] = r;
     return r;
   }
@@ -212,11 +219,19 @@ class StreamProcessor extends AudioWorkletProcessor {
   process(_inputs, outputs) {
     if (this.engine === null || this.trapped) return true; // outputs are silence unless written
     if (this.memory.buffer !== this.viewsOf) this.refreshViews();
+    let marks;
     try {
-      this.engine.render(QUANTUM, currentFrame);
+      marks = this.engine.render(QUANTUM, currentFrame);
     } catch (e) {
       this.onTrap(e);
       return true;
+    }
+    if (marks !== 0) {
+      // The wall clock of this quantum's render, for what began in it: the page maps the
+      // engine's clocks to its own time with these (Date.now() is a number: no allocation).
+      const now = Date.now();
+      if (marks & 1) { this.firstAudioWall = now; this.firstAudioWallFrame = currentFrame; }
+      if (marks & 2) { this.switchWall = now; this.switchWallFrame = currentFrame; }
     }
     const out = outputs[0];
     out[0].set(this.left);

@@ -91,6 +91,11 @@ pub mod push {
     pub const TOO_LONG: i32 = -3;
 }
 
+/// [`WasmEngine::render`]'s result: the stream's first audible frame was in this quantum.
+pub const MARK_FIRST_AUDIO: u32 = 1;
+/// [`WasmEngine::render`]'s result: a preset blend began in this quantum.
+pub const MARK_PRESET_SWITCH: u32 = 2;
+
 /// A real wasm trap: the `unreachable` instruction, which aborts the call with a
 /// `WebAssembly.RuntimeError` in JS. Not a panic: a panic would format its message first (the
 /// crate builds with wasm32-unknown-unknown's default `panic = "abort"`, so a panic ends in this
@@ -252,14 +257,28 @@ impl WasmEngine {
 
     /// Renders `frames` (at most [`MAX_RENDER_FRAMES`]) into the buffers at [`Self::left_ptr`]
     /// and [`Self::right_ptr`]; `clock_frame` is the worklet's `currentFrame`.
-    pub fn render(&mut self, frames: usize, clock_frame: f64) {
+    ///
+    /// Returns what began in this quantum, for the worklet to stamp with the wall clock (the
+    /// page maps engine clocks to its own time with those stamps): bit 0 ([`MARK_FIRST_AUDIO`])
+    /// the stream's first audible frame, bit 1 ([`MARK_PRESET_SWITCH`]) a preset blend.
+    pub fn render(&mut self, frames: usize, clock_frame: f64) -> u32 {
         if self.trap_next_render {
             trap();
         }
         let n = frames.min(MAX_RENDER_FRAMES);
         let clock = clock_frame.max(0.0) as u64;
+        let first_before = self.engine.first_audio_clock();
+        let switch_before = self.enhancer.switch_clock();
         self.engine.render(&mut self.left[..n], &mut self.right[..n], clock);
         self.enhancer.process(&mut self.left[..n], &mut self.right[..n], clock);
+        let mut marks = 0;
+        if self.engine.first_audio_clock() != first_before {
+            marks |= MARK_FIRST_AUDIO;
+        }
+        if self.enhancer.switch_clock() != switch_before {
+            marks |= MARK_PRESET_SWITCH;
+        }
+        marks
     }
 
     /// TEST HOOK, not for applications: makes the next [`Self::render`] trap, the way a bug in

@@ -275,6 +275,12 @@ impl Engine {
         self.voices[0].ring.capacity_frames()
     }
 
+    /// Output clock of the current stream's first audible frame, once it has played (cheap:
+    /// the render thread reads it after every quantum).
+    pub fn first_audio_clock(&self) -> Option<u64> {
+        self.stats.first_audio_clock
+    }
+
     /// A copy of the counters, with the current reader's positions.
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats;

@@ -769,6 +769,12 @@ impl Enhancer {
         self.history_pos = pos;
     }
 
+    /// Output clock of the first frame of the latest preset blend (cheap: read after every
+    /// quantum).
+    pub fn switch_clock(&self) -> Option<u64> {
+        self.switch_clock
+    }
+
     pub fn stats(&self) -> EnhancerStats {
         let c = &self.chains[self.current];
         EnhancerStats {
