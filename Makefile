@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8080
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup media build wasm server run package test test-slow test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-widget bench-live soak fuzz clean
+.PHONY: setup media build wasm server run package test test-slow test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-opus bench-widget bench-live soak fuzz clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -76,7 +76,7 @@ test-slow: setup media build package
 	@rc=0; for e in $(ENGINE); do echo "== e2e in $$e (one core)"; (cd tests && ENGINE=$$e taskset -c 0 node --test --test-concurrency=1 e2e/) || rc=1; done; exit $$rc
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-widget bench-live soak
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-opus bench-widget bench-live soak
 	@node tests/bench/report.mjs
 
 bench-decode: build media
@@ -91,11 +91,18 @@ bench-transport: build media
 	@mkdir -p target/bench
 	cd tests && node bench/transport.mjs | tee ../target/bench/transport.txt
 
-# Native (criterion) first, then the same chain as wasm and the switch in the real worklet.
+# Native (criterion) first, then the same chain as wasm in Chromium, Firefox and WebKit, and the
+# switch in Chromium's real worklet.
 bench-dsp: build media
 	@mkdir -p target/bench
 	$(CARGO) bench -q -p stream-core --bench dsp -- --warm-up-time 2 --measurement-time 5 | grep -E "^dsp_|time:"
 	cd tests && node bench/dsp.mjs | tee ../target/bench/dsp.txt
+
+# The Worker's Opus decoder (wasm) per 20 ms packet in Chromium, Firefox, WebKit and Node, against
+# native libopus (ffmpeg) decoding the same packets; the module's gzip size.
+bench-opus: build media
+	@mkdir -p target/bench
+	cd tests && node bench/opus.mjs | tee ../target/bench/opus.txt
 
 # Live fan-out: this relay and Icecast 2, the same stream and listeners (several minutes).
 bench-live: build media
@@ -113,6 +120,7 @@ soak: build media
 	@mkdir -p target/bench
 	./scripts/soak.sh | tee target/bench/soak.txt
 
+# Time to first audio, cached plays, seeks and fresh pages in Chromium, Firefox and WebKit.
 bench-ttfa: build media
 	@mkdir -p target/bench
 	cd tests && node bench/ttfa.mjs | tee ../target/bench/ttfa.txt

@@ -225,6 +225,7 @@ export class StreamPlayer extends EventTarget {
   async _begin(id, wanted) {
     this._playPerf = performance.now(); // the request: time to first audio counts from here
     this._ttfaMs = null;
+    this._ttfaSession = -1;
     this._playSeq = (this._playSeq || 0) + 1;
     this._awaitSeq = this._playSeq;
     const initialising = !this._ready;
@@ -283,6 +284,7 @@ export class StreamPlayer extends EventTarget {
     }
     this._playPerf = performance.now();
     this._ttfaMs = null;
+    this._ttfaSession = -1; // until the new stream starts: a late reply of the old one is not it
     this._playSeq = (this._playSeq || 0) + 1;
     this._awaitSeq = this._playSeq;
     this.worker.postMessage({ cmd: 'seek', positionS });

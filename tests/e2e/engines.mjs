@@ -351,9 +351,15 @@ class WebKitPage extends DriverPage {
       await until(20);
     }
     const page = new WebKitPage(driver, base);
-    const s = await page._cmd('POST', '/session', { capabilities: { alwaysMatch: {
-      'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
-    } } });
+    let s;
+    try {
+      s = await page._cmd('POST', '/session', { capabilities: { alwaysMatch: {
+        'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
+      } } });
+    } catch (e) {
+      driver.kill('SIGKILL'); // or it keeps the test process alive
+      throw e;
+    }
     page.session = `/session/${s.sessionId}`;
     await page._cmd('POST', `${page.session}/timeouts`, { script: 600000, pageLoad: 60000 });
     await page._cmd('POST', `${page.session}/window/rect`, { width: viewport.width, height: viewport.height });
