@@ -3295,6 +3295,7 @@ mod tests {
     // slice.  Triggered via G.729-decoded PCM (8kHz) passed to a 48kHz Opus encoder
     // without proper resampling, so the encoder received 48 samples instead of 480.
     #[test]
+    #[cfg(not(feature = "decoder-only"))] // (the encoder is off in decoder-only builds)
     fn test_invalid_small_frame_size_returns_error_not_panic() {
         let mut enc = OpusEncoder::new(48000, 2, Application::Voip).unwrap();
         enc.bitrate_bps = 64000;
@@ -3315,6 +3316,7 @@ mod tests {
     // Also verify that the Audio application path (always Hybrid at 48 kHz) rejects
     // the same bad frame size.
     #[test]
+    #[cfg(not(feature = "decoder-only"))] // (the encoder is off in decoder-only builds)
     fn test_invalid_small_frame_size_audio_application_returns_error() {
         let mut enc = OpusEncoder::new(48000, 1, Application::Audio).unwrap();
         let input = vec![0.0f32; 48];
