@@ -407,13 +407,16 @@ export class StreamPlayer extends EventTarget {
 
   _onWorker({ ev, data }) {
     if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
-    if (ev === 'stream_start') {
+    if (ev === 'stream_start' && !data.queued) {
       this.streamInfo = data;
       // The first stream started after the latest play() is the one its time to first audio is for.
       this._ttfaSession = this._awaitSeq === this._playSeq ? data.session : this._ttfaSession;
       this._awaitSeq = -1;
       this._setState('buffering');
     }
+    // A queued stream starts arriving while the current one plays: nothing changes until it
+    // plays (then its details replace the current one's, see _onWorklet).
+    if (ev === 'stream_start' && data.queued) this._queuedInfo = data;
     else if (ev === 'error') this._setState('error');
     this._emit(ev, data);
   }
@@ -469,6 +472,10 @@ export class StreamPlayer extends EventTarget {
       // The first audible sample's frame on the page's clock, minus the moment play() was called.
       this._ttfaMs = this._clockToPerf(firstAudio, m.firstAudioWall, m.firstAudioWallFrame, rate) - this._playPerf;
       this._emit('firstaudio', { session: v[S.SESSION], timeToFirstAudioMs: this._ttfaMs });
+    }
+    if (this._queuedInfo && v[S.SESSION] === this._queuedInfo.session) {
+      this.streamInfo = this._queuedInfo; // the queued stream is the one playing now
+      this._queuedInfo = null;
     }
     const stats = {
       state: engineState,

@@ -23,6 +23,9 @@ let startThresholdMs = 100;
 let liveBufferMs = 500;
 let pendingQueue = null; // { crossfadeFrames, request } of a queued play not started yet
 let nextRequest = null; // the queued track once its stream started (until it plays)
+// A play() sent whose stream has not started yet: a queue() meanwhile waits for that start, so
+// that it is paced after the new stream, not after the one being replaced.
+let startPending = false;
 let resumeOf = 0; // the session a reconnect is resuming
 let pending = []; // control messages waiting for the socket to open
 let ackTimer = 0;
@@ -160,6 +163,19 @@ function onStreamStart(d) {
   streamEnded = false;
   if (d.queued && nextRequest) request = nextRequest;
   toMain('stream_start', d);
+  if (!d.queued && startPending) {
+    startPending = false;
+    // A queue() made before this stream started: paced after this one, played from its start.
+    if (pendingQueue && !pendingQueue.sent) sendQueue(d.total_samples, d.start_sample);
+  }
+}
+
+/** Asks the server for the queued track, to be sent once the current stream (`total` frames,
+ * played up to `playedTo`) has played out here. */
+function sendQueue(total, playedTo) {
+  pendingQueue.sent = true;
+  const delayMs = total ? Math.max(0, Math.round(((total - playedTo) / 48000) * 1000)) : 0;
+  send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true, start_delay_ms: delayMs } });
 }
 
 function scheduleReconnect() {
@@ -249,7 +265,14 @@ function openSocket() {
         // Opus packets the decoder refused in this stream (each concealed), if any.
         toMain('stream_end', badPackets && opusStreams.has(d.session) ? { ...d, opus_bad_packets: badPackets } : d);
         break;
-      case 'audio_stream_error': toMain('error', d); break;
+      case 'audio_stream_error':
+        if (startPending && d.session !== session) {
+          // The play itself was refused: a queue() made after it goes with it.
+          startPending = false;
+          pendingQueue = null;
+        }
+        toMain('error', d);
+        break;
       default: toMain(msg.type, d);
     }
   };
@@ -306,19 +329,16 @@ onmessage = async (e) => {
       live = null;
       request = { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile };
       pendingQueue = null;
+      startPending = true;
       send({ type: 'play', data: { ...playData(request), position_s: m.positionS || 0 } });
       break;
     case 'queue':
       pendingQueue = {
         crossfadeFrames: Math.round((m.crossfadeS || 0) * 48000),
         request: { trackId: m.trackId, codec: m.codec, bitrate: m.bitrate, profile: m.profile },
+        sent: false,
       };
-      {
-        // How long the current stream still plays here: the queued one is paced from then.
-        const total = stream && stream.total_samples;
-        const delayMs = total ? Math.max(0, Math.round(((total - lastPlayPos) / 48000) * 1000)) : 0;
-        send({ type: 'play', data: { ...playData(pendingQueue.request), queue: true, start_delay_ms: delayMs } });
-      }
+      if (!startPending) sendQueue(stream && stream.total_samples, lastPlayPos);
       break;
     case 'next':
       // Skip to the queued track now: it replaces the current one with a crossfade.
@@ -327,6 +347,7 @@ onmessage = async (e) => {
         pendingQueue = null;
         nextRequest = null;
         request = r;
+        startPending = true;
         send({ type: 'play', data: { ...playData(r), position_s: 0 } });
       }
       break;
@@ -351,6 +372,7 @@ onmessage = async (e) => {
       request = null;
       live = null;
       pendingQueue = null;
+      startPending = false;
       worklet.postMessage({ t: 'stop' });
       send({ type: 'stop' });
       break;

@@ -97,8 +97,11 @@ class Recorder extends AudioWorkletProcessor {
   }
   process(inputs) {
     if (this.done) return true;
-    if (this.first < 0) this.first = currentFrame;
     const inp = inputs[0];
+    // The first quanta of a node connected mid-playback may come before its input is (no
+    // channels): the recording starts with the input, not with zeros that were never played.
+    if (this.first < 0 && !(inp && inp[0])) return true;
+    if (this.first < 0) this.first = currentFrame;
     const k = Math.min(128, this.n - this.i);
     if (inp && inp[0]) {
       this.l.set(inp[0].subarray(0, k), this.i);

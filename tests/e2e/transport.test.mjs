@@ -171,9 +171,12 @@ test('gapless track change is sample-exact; a crossfaded one is click-free', asy
   assert.equal(s.underruns, 0);
 
   await attachRecorder(page, CAP_S, 'p');
-  await call(page, (t) => window.p.play(t, { codec: 'pcm_f32' }), id('b660.wav'));
-  await waitPlaying(page);
-  await call(page, (t) => window.p.queue(t, { crossfadeS: 1.5 }), id('c550.wav'));
+  // queue() at once after play(), before the new stream started (the old one still plays): it
+  // is paced after the new one.
+  await call(page, async ([b, c]) => {
+    await window.p.play(b, { codec: 'pcm_f32' });
+    window.p.queue(c, { crossfadeS: 1.5 });
+  }, [id('b660.wav'), id('c550.wav')]);
   // The 1.5 s crossfade and 1 s of the next track alone (which ends 4 s after the change).
   const change2 = await waitStats(page, (s) => s.transitions >= 2);
   await stopRecording(page, { at: change2.transitionClock, afterS: 2.5 });
