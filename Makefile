@@ -57,10 +57,9 @@ test-native: setup media
 test-wasm: setup
 	cd engine-wasm && wasm-pack test --headless --chrome
 
-# Real-time browser tests run alone: never beside a compile. ENGINE=chromium (or firefox, webkit)
-# runs one; each engine's run prints its own summary. WebKit passes every test but not yet every
-# run (docs/browsers.md): it gates `make test` once that is fixed; `make test-e2e ENGINE=webkit`.
-ENGINE ?= chromium firefox
+# Real-time browser tests run alone: never beside a compile. Every engine by default;
+# ENGINE=chromium (or firefox, webkit) runs one; each engine's run prints its own summary.
+ENGINE ?= chromium firefox webkit
 test-e2e: build media package
 	@rc=0; for e in $(ENGINE); do echo "== e2e in $$e"; (cd tests && ENGINE=$$e node --test --test-concurrency=1 e2e/) || rc=1; done; exit $$rc
 

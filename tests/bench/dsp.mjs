@@ -63,14 +63,9 @@ const nativeNs = est('dsp_punchy_quantum').median.point_estimate;
 const nativeAdaptiveNs = est('dsp_adaptive_quantum').median.point_estimate;
 
 // --- wasm ---------------------------------------------------------------------------------
-// One self-contained function, run in Node and in a headless Chromium page (the V8 the worklet
-// really runs): per-quantum cost of `punchy` and `adaptive`, and of the quantum that starts a
-// blend. `m` is the initialised engine_wasm module, `memory` its wasm memory.
-function wasmBench(m, memory) {
-  const QUANTUM = 128;
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  // The native bench's input: beats of a 55 Hz + 440 Hz tone with noise.
-  const frames = 48000;
+/** The native bench's input (stream-core/benches/dsp.rs): beats of a 55 Hz + 440 Hz tone with noise. Its
+ * source also goes into the page and the worklet, so every side times the same samples. */
+function benchInput(frames) {
   let seed = 0x12345678;
   const srcL = new Float32Array(frames), srcR = new Float32Array(frames);
   for (let i = 0; i < frames; i++) {
@@ -82,6 +77,17 @@ function wasmBench(m, memory) {
     srcL[i] = (tone + noise * 0.3) * beat;
     srcR[i] = (tone * 0.9 - noise * 0.3) * beat;
   }
+  return [srcL, srcR];
+}
+
+// One self-contained function, run in Node and in a headless Chromium page (the V8 the worklet
+// really runs): per-quantum cost of `punchy` and `adaptive`, and of the quantum that starts a
+// blend. `m` is the initialised engine_wasm module, `memory` its wasm memory.
+function wasmBench(m, memory) {
+  const QUANTUM = 128;
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const frames = 48000;
+  const [srcL, srcR] = benchInput(frames);
   // Views made up front: the timed loops allocate nothing in JS either.
   const views = [];
   for (let pos = 0; pos + QUANTUM <= frames; pos += QUANTUM) views.push([srcL.subarray(pos, pos + QUANTUM), srcR.subarray(pos, pos + QUANTUM)]);
@@ -162,6 +168,7 @@ const DSP_BENCH_PROCESSOR = `
 import '/worklet/polyfill.js';
 import { initSync, WasmEngine } from '/pkg/engine_wasm.js';
 const Q = 128;
+${benchInput}
 const now = () => Temporal.Now.instant().epochNanoseconds;
 class DspBench extends AudioWorkletProcessor {
   constructor(options) {
@@ -174,19 +181,8 @@ class DspBench extends AudioWorkletProcessor {
       this.e = new WasmEngine(sampleRate, 1000, 0, 10, 30, o.blendMs);
       this.left = new Float32Array(wasm.memory.buffer, this.e.left_ptr(), Q);
       this.right = new Float32Array(wasm.memory.buffer, this.e.right_ptr(), Q);
-      // The native bench's input: beats of a 55 Hz + 440 Hz tone with noise (as wasmBench).
       const frames = 48000;
-      let seed = 0x12345678;
-      const srcL = new Float32Array(frames), srcR = new Float32Array(frames);
-      for (let i = 0; i < frames; i++) {
-        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-        const noise = (seed >>> 8) / (1 << 24) - 0.5;
-        const t = i / 48000;
-        const beat = i % 24000 < 2400 ? 1 : 0.3;
-        const tone = Math.sin(2 * Math.PI * 55 * t) * 0.6 + Math.sin(2 * Math.PI * 440 * t) * 0.2;
-        srcL[i] = (tone + noise * 0.3) * beat;
-        srcR[i] = (tone * 0.9 - noise * 0.3) * beat;
-      }
+      const [srcL, srcR] = benchInput(frames);
       this.viewsL = []; this.viewsR = [];
       for (let pos = 0; pos + Q <= frames; pos += Q) { this.viewsL.push(srcL.subarray(pos, pos + Q)); this.viewsR.push(srcR.subarray(pos, pos + Q)); }
       this.period = o.period;
@@ -301,8 +297,8 @@ async function pageWasmBench(browser) {
       for (let i = 0; i < 1e6; i++) { const t = performance.now(); if (t !== prev) { step = Math.min(step, t - prev); prev = t; } }
       const m = await import('/pkg/engine_wasm.js');
       const w = await m.default();
-      return { ...(0, eval)(`(${src})`)(m, w.memory), clockStepUs: step * 1000 };
-    }, wasmBench.toString());
+      return { ...(0, eval)(src)(m, w.memory), clockStepUs: step * 1000 };
+    }, `(() => { ${benchInput}; return (${wasmBench}); })()`);
   } finally {
     await page.close();
     await origin.close();

@@ -334,9 +334,30 @@ function freePort() {
   });
 }
 
+/** Stops a WebKitWebDriver: SIGTERM, then SIGKILL if it has not exited within 10 s. */
+async function stopDriver(driver) {
+  if (driver.exitCode !== null || driver.signalCode !== null) return;
+  const exited = new Promise((ok) => driver.once('exit', ok));
+  driver.kill('SIGTERM');
+  const timer = setTimeout(() => driver.kill('SIGKILL'), 10000);
+  await exited;
+  clearTimeout(timer);
+}
+
 class WebKitPage extends DriverPage {
   /** One WebKitWebDriver and one MiniBrowser per page (the driver holds one session). */
   static async open(env, viewport) {
+    // A session start that hangs (WebKitWebDriver waiting on a MiniBrowser that never came up:
+    // seen about once in 200 starts here) is retried with a fresh driver, once.
+    for (let attempt = 1; ; attempt++) {
+      try { return await WebKitPage._open(env, viewport); } catch (e) {
+        if (attempt >= 2 || !e.sessionStart) throw e;
+        console.error(`# WebKit: ${e.message}; starting a new driver`);
+      }
+    }
+  }
+
+  static async _open(env, viewport) {
     const port = await freePort();
     const driver = track(spawn('WebKitWebDriver', [`--port=${port}`, '--host=127.0.0.1'], {
       env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
@@ -355,9 +376,10 @@ class WebKitPage extends DriverPage {
     try {
       s = await page._cmd('POST', '/session', { capabilities: { alwaysMatch: {
         'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
-      } } });
+      } } }, 60000);
     } catch (e) {
-      driver.kill('SIGKILL'); // or it keeps the test process alive
+      await stopDriver(driver); // or it keeps the test process alive
+      e.sessionStart = true;
       throw e;
     }
     page.session = `/session/${s.sessionId}`;
@@ -376,9 +398,10 @@ class WebKitPage extends DriverPage {
       actions: [{ type: 'keyDown', value: KEYS[k] ?? k }, { type: 'keyUp', value: KEYS[k] ?? k }] }] }) };
   }
 
-  async _cmd(method, path, body) {
+  async _cmd(method, path, body, timeoutMs = 0) {
     const req = () => fetch(this.base + path, {
       method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
     });
     let r;
     for (let attempt = 0; ; attempt++) {
@@ -500,8 +523,9 @@ class WebKitPage extends DriverPage {
   async close() {
     if (this.closed) return;
     this.closed = true;
-    try { await this._cmd('DELETE', this.session); } catch { /* the browser may be gone */ }
-    this.driver.kill('SIGTERM');
+    try { await this._cmd('DELETE', this.session, undefined, 30000); } catch { /* the browser may be gone */ }
+    // The next page starts once this driver (and the MiniBrowser it closed) is gone.
+    await stopDriver(this.driver);
     this.onClose?.();
   }
 }
