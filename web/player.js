@@ -262,6 +262,7 @@ export class StreamPlayer extends EventTarget {
       this._emit('codecfallback', { requested: 'opus', used: codec, reason: 'the Opus decoder (wasm) could not be loaded' });
     }
     this.codec = codec;
+    this.streamInfo = null; // until the new stream starts: the old one's stats are not its
     this._setState('connecting');
     return codec;
   }

@@ -698,7 +698,8 @@ impl Engine {
             return;
         }
         self.pending = None;
-        self.queued = None;
+        // (A track queued now was queued after this stream's start, which dropped the one
+        // queued before: it follows this stream.)
         if let (PlayState::Playing, Some(reader)) = (self.state, self.current) {
             self.outgoing = Some(Outgoing { reader, fade: Fade::new(FadeDir::Out, self.xfade_len) });
             self.fade_in = Some(Fade::new(FadeDir::In, self.xfade_len));
@@ -904,6 +905,31 @@ mod tests {
         run(&mut e, 1, &mut out);
         assert_eq!(e.state(), PlayState::Playing);
         assert_eq!(left(&out)[Q + 5], 5.0);
+    }
+
+    #[test]
+    fn a_track_queued_before_the_new_one_takes_over_follows_it() {
+        // play() during playback, then queue() at once: the queue arrives while the new stream
+        // still waits for its threshold, and follows the new stream, not the replaced one.
+        let mut e = Engine::new(config());
+        e.start(1, 0);
+        feed(&mut e, 1, 0.0, 0, 20_000);
+        let mut out = Vec::new();
+        run(&mut e, 10, &mut out);
+        e.start(2, 0);
+        e.queue(3, 0, Transition::Gapless);
+        feed(&mut e, 2, 100_000.0, 0, 8_000);
+        e.end_at(2, 8_000);
+        feed(&mut e, 3, 200_000.0, 0, 4_000);
+        e.end_at(3, 4_000);
+        run(&mut e, 120, &mut out);
+        let s = e.stats();
+        assert_eq!((s.transitions, s.crossfades, s.underruns), (1, 1, 0), "{s:?}");
+        let l = left(&out);
+        let at = s.transition_clock.expect("a transition") as usize;
+        assert_eq!(l[at - 1], 100_000.0 + 7_999.0, "the new stream played to its last frame");
+        assert_counts(&l, at, 4_000, 200_000.0);
+        assert_eq!(e.state(), PlayState::Ended);
     }
 
     #[test]

@@ -65,12 +65,24 @@ async function playWithChanges(page, file, tailS, changes) {
       if (i === plan.length - 1) done();
     }, Math.max(0, at - (performance.now() - t0))));
   }), changes.map(([at, js]) => [at, String(js)]));
-  const blends = changes.filter(([, , blend]) => blend !== false).length;
-  await page.waitForFunction((n) => window.p.stats.presetSwitches >= n, blends);
+  // Every blend has begun: as many as the structural changes (less those that may merge with
+  // the one before), and the last change's preset is the engine's.
+  const { min } = blendCount(changes);
+  const last = await page.evaluate(() => window.p.preset);
+  await page.waitForFunction(([n, last]) => window.p.stats.presetSwitches >= n && window.p.stats.preset === last, [min, last]);
   await stopRecording(page, { afterS: tailS });
   const rec = await collectRecording(page);
   const applied = await page.evaluate(() => window.__applied);
   return { rec, applied, st: await stats(page) };
+}
+
+/** How many blends `changes` make: one per structural change (not marked `false`); a change
+ * marked 'merge' comes so soon after the one before (30 ms) that both may reach the worklet in
+ * one render quantum where the audio thread runs in bursts (WebKitGTK's does), and the engine
+ * rightly makes one blend of the two. */
+function blendCount(changes) {
+  const max = changes.filter(([, , blend]) => blend !== false).length;
+  return { max, min: max - changes.filter(([, , blend]) => blend === 'merge').length };
 }
 
 /** Energy in dB of `x` between `lo` and `hi` Hz (from 1/3-octave bands). */
@@ -121,7 +133,7 @@ const CHANGES = [
   [2100, () => window.p.setPreset('bright')],
   [2700, () => window.p.setIntensity(0.3), false],
   [3300, () => window.p.setPreset('gentle')],
-  [3330, () => window.p.setPreset('adaptive')], // mid-blend
+  [3330, () => window.p.setPreset('adaptive'), 'merge'], // mid-blend
   [4200, () => window.p.setIntensity(0)], // to the bypass
   [4900, () => window.p.setIntensity(1)], // and back
   [5500, () => window.p.setVolume(0.5), false],
@@ -151,10 +163,11 @@ test('switching presets, intensity and volume during playback never clicks; a ha
   const { from, bound, near } = splitSteps(rec, applied, st.startClock);
   const found = clicks(rec.left.subarray(from), bound).map((i) => i + from);
   const inBlends = found.filter((i) => near[i]).length;
-  console.log(`E2E preset, intensity and volume changes on a 100 Hz tone: ${CHANGES.length} changes, steady max step ${bound.toExponential(3)}, clicks ${found.length}`);
+  console.log(`E2E preset, intensity and volume changes on a 100 Hz tone: ${CHANGES.length} changes, ${st.presetSwitches} blends, steady max step ${bound.toExponential(3)}, clicks ${found.length}`);
   assert.deepEqual(found, [], `clicks at frames ${found.slice(0, 10)} (${inBlends} near a blend)`);
   const s = await stats(page);
-  assert.equal(s.presetSwitches, CHANGES.filter((c) => c[2] !== false).length, 'one blend per structural change');
+  const { min, max } = blendCount(CHANGES);
+  assert.ok(s.presetSwitches >= min && s.presetSwitches <= max, `one blend per structural change (${s.presetSwitches}, ${min}..${max})`);
   assert.equal(s.underruns, 0);
   assert.equal(s.preset, 'off');
   assert.equal(s.volume, 0.5);
