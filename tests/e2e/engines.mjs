@@ -507,13 +507,21 @@ class WebKitPage extends DriverPage {
     await this.waitForFunction(() => window.__e2eUnlocked.every((c) => c.currentTime > 1.5), undefined, { timeout: 30000 });
   }
 
+  /** Resolves once the page has rendered a frame with its fonts: on a slow machine WebKit's
+   * driver otherwise snapshots a page not painted yet (blank white, seen on one core). */
+  _painted() {
+    return this._run('document.fonts.ready.then(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => ok()))))');
+  }
+
   async screenshot({ path } = {}) {
+    await this._painted();
     const b = Buffer.from(await this._cmd('GET', `${this.session}/screenshot`), 'base64');
     if (path) writeFileSync(path, b);
     return b;
   }
 
   async _elementScreenshot(sel, { path } = {}) {
+    await this._painted();
     const id = await this._element(sel);
     const b = Buffer.from(await this._cmd('GET', `${this.session}/element/${id}/screenshot`), 'base64');
     if (path) writeFileSync(path, b);

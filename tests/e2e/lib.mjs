@@ -104,8 +104,10 @@ class Recorder extends AudioWorkletProcessor {
     if (this.first < 0) this.first = currentFrame;
     const k = Math.min(128, this.n - this.i);
     if (inp && inp[0]) {
-      this.l.set(inp[0].subarray(0, k), this.i);
-      this.r.set((inp[1] || inp[0]).subarray(0, k), this.i);
+      // A plain loop: no view object per quantum (garbage the worklet's collector would have to
+      // sweep; in WebKit on one core that slowed the audio clock itself).
+      const a = inp[0], b = inp[1] || inp[0], l = this.l, r = this.r, i0 = this.i;
+      for (let j = 0; j < k; j++) { l[i0 + j] = a[j]; r[i0 + j] = b[j]; }
     }
     this.i += k;
     if (this.i >= this.n || this.first + this.i >= this.stopAt) this.finish();
