@@ -263,6 +263,7 @@ export class StreamPlayer extends EventTarget {
     }
     this.codec = codec;
     this.streamInfo = null; // until the new stream starts: the old one's stats are not its
+    this._queuedInfo = null; // (a new play drops what was queued)
     this._setState('connecting');
     return codec;
   }
@@ -408,16 +409,19 @@ export class StreamPlayer extends EventTarget {
 
   _onWorker({ ev, data }) {
     if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
-    if (ev === 'stream_start' && !data.queued) {
-      this.streamInfo = data;
-      // The first stream started after the latest play() is the one its time to first audio is for.
-      this._ttfaSession = this._awaitSeq === this._playSeq ? data.session : this._ttfaSession;
-      this._awaitSeq = -1;
-      this._setState('buffering');
+    if (ev === 'stream_start') {
+      if (data.queued) {
+        // A queued stream starts arriving while the current one plays: nothing changes until it
+        // plays (then its details replace the current one's, see _onWorklet).
+        this._queuedInfo = data;
+      } else {
+        this.streamInfo = data;
+        // The first stream started after the latest play() is the one its time to first audio is for.
+        this._ttfaSession = this._awaitSeq === this._playSeq ? data.session : this._ttfaSession;
+        this._awaitSeq = -1;
+        this._setState('buffering');
+      }
     }
-    // A queued stream starts arriving while the current one plays: nothing changes until it
-    // plays (then its details replace the current one's, see _onWorklet).
-    if (ev === 'stream_start' && data.queued) this._queuedInfo = data;
     else if (ev === 'error') this._setState('error');
     this._emit(ev, data);
   }

@@ -319,6 +319,7 @@ onmessage = async (e) => {
       live = { streamId: m.streamId, token: m.token, codec: m.codec };
       request = null;
       pendingQueue = null;
+      startPending = false;
       send({ type: 'listen', data: listenData(live) });
       break;
     case 'token':
