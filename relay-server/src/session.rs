@@ -3,8 +3,10 @@
 //!
 //! Pacing: the session sends while the audio in flight — frames sent beyond the larger of the
 //! client's acknowledged position and the real-time position since the first frame — is under
-//! the send-ahead window. A client that acknowledges as it plays or stores gets audio as fast as
-//! it consumes it; one that never acknowledges gets real time after an initial burst. Memory per
+//! the send-ahead window; for a client that acknowledges (it said so in `play`, or it has sent
+//! an ack), beyond its acknowledged position alone. A client that acknowledges as it plays or
+//! stores gets audio as fast as it consumes it; one that never acknowledges gets real time after
+//! an initial burst. Memory per
 //! connection is bounded by the window, the decode queue and actix-ws's bounded send queue; a
 //! slow socket blocks only its own task.
 
@@ -36,6 +38,8 @@ struct Request {
     track_id: String,
     codec: Codec,
     opus: OpusParams,
+    /// The client declared that it acknowledges what it plays (`acks` in `play`).
+    acks: bool,
 }
 
 struct Playback {
@@ -49,7 +53,8 @@ struct Playback {
     first_send: Option<Instant>,
     /// When the client paused; nothing is sent meanwhile.
     paused_since: Option<Instant>,
-    /// The client has acknowledged this session's audio at least once.
+    /// Pacing by acks alone: the client has acknowledged this session's audio at least once,
+    /// or declared that it will.
     acks_seen: bool,
     job: StreamJob,
     frame_buf: Vec<u8>,
@@ -422,8 +427,9 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
             queue,
             playing_sample,
             start_delay_ms,
+            acks,
         } => {
-            let req = Request { track_id, codec, opus };
+            let req = Request { track_id, codec, opus, acks };
             let start_sample = start_sample.unwrap_or_else(|| to_sample(position_s));
             if queue && ctx.playback.is_some() {
                 *ctx.queued = Some((req, start_sample));
@@ -570,7 +576,10 @@ async fn start(
         acked_pos: start_sample,
         first_send: None,
         paused_since: None,
-        acks_seen: false,
+        // A client that declared its acks is paced by them from the first frame: its audio
+        // may start late (a starved audio thread), and the real-time clock would then send
+        // more than its buffer holds before its first ack arrives.
+        acks_seen: req.acks,
         job,
         frame_buf: Vec::new(),
     });

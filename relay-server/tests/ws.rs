@@ -515,3 +515,49 @@ async fn websocket_upgrades_from_origins_not_allowed_get_403_origin_not_allowed(
     }
     assert_eq!(server.metric("relay_ws_origin_refused_total"), 2);
 }
+
+/// Collects the binary frames of `session` that arrive before `deadline`, from `pos` on (each
+/// must follow the one before); returns the position after the last.
+async fn frames_until(ws: &mut Ws, session: u32, mut pos: u64, deadline: Instant) -> u64 {
+    while let Ok(msg) = tokio::time::timeout_at(deadline.into(), ws.next()).await {
+        match msg.expect("open").expect("ok") {
+            Message::Binary(b) => {
+                let (h, _) = FrameHeader::parse(&b).expect("valid frame");
+                assert_eq!((h.session, h.sample_pos), (session, pos), "frames are contiguous");
+                pos += h.frame_count as u64;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    pos
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_declares_its_acks_gets_one_window_ahead_of_them_however_late_it_plays() {
+    // A browser whose audio thread starts late (WebKit on one core: a second or more) has
+    // played nothing yet when the real-time clock says it has: paced by that clock, it was sent
+    // more than its 6 s buffer holds before its first ack arrived, and the excess was lost.
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_library(dir.path());
+    let server = Server::start_with(dir.path(), &["--send-ahead-ms", "1000"]);
+    let mut ws = connect(&server).await;
+    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": true}}))
+        .await;
+    let asked = Instant::now();
+    let start = next_json(&mut ws).await;
+    assert_eq!(start["type"], "audio_stream_start", "{start}");
+    let session = start["data"]["session"].as_u64().expect("session") as u32;
+    let fpp = start["data"]["frames_per_packet"].as_u64().expect("frames_per_packet");
+    // 2.5 s without an ack: the clock would have allowed 3.5 s; the declared acks allow the
+    // window (1 s) and no more, however long the client takes.
+    let pos = frames_until(&mut ws, session, 0, asked + Duration::from_millis(2500)).await;
+    assert!((48_000..48_000 + fpp).contains(&pos), "sent {pos} frames before any ack; the window is 48000");
+    // An ack moves the window: one more second from there, and again no more.
+    send(&mut ws, json!({"type": "ack", "data": {"session": session, "sample_pos": 24_000}})).await;
+    let pos = frames_until(&mut ws, session, pos, Instant::now() + Duration::from_millis(1500)).await;
+    assert!((72_000..72_000 + fpp).contains(&pos), "sent {pos} frames after an ack at 24000; the window is 48000");
+    // Without the declaration the same client, silent, is paced by the clock (bad_input test).
+    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": "yes"}}))
+        .await;
+    expect_error(&mut ws, "invalid_parameter").await;
+}

@@ -138,6 +138,9 @@ pub enum ClientMessage {
         /// With `queue`: how long until the client starts playing this stream (the rest of
         /// the current one), so its send-ahead window starts then.
         start_delay_ms: Option<u64>,
+        /// The client acknowledges what it plays: pace this connection by its acks alone, from
+        /// the first frame (not by the real-time clock until the first ack arrives).
+        acks: bool,
     },
     /// Stop sending; the session and position are kept.
     Pause,
@@ -149,7 +152,8 @@ pub enum ClientMessage {
     Stop,
     /// Flow control: the client has consumed (played, or for a file writer, stored) every frame
     /// before `sample_pos` of `session`. The server keeps at most its send-ahead window beyond
-    /// the larger of this and the real-time position.
+    /// this (for a client that has not declared `acks` in `play`, beyond the larger of this and
+    /// the real-time position until its first ack).
     Ack { session: u32, sample_pos: u64 },
     /// Keep-alive; answered with `pong` carrying the same `id`.
     Ping { id: u64 },
@@ -386,6 +390,11 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             };
             let playing_sample = optional_u64(data, "playing_sample", u64::MAX)?;
             let start_delay_ms = optional_u64(data, "start_delay_ms", 3_600_000)?;
+            let acks = match data.get("acks") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(invalid("acks must be a boolean".into())),
+            };
             Ok(ClientMessage::Play {
                 track_id: track_id.to_owned(),
                 position_s,
@@ -395,6 +404,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
                 queue,
                 playing_sample,
                 start_delay_ms,
+                acks,
             })
         }
         "pause" => Ok(ClientMessage::Pause),
@@ -469,7 +479,8 @@ mod tests {
                 start_sample: None,
                 queue: false,
                 playing_sample: None,
-                start_delay_ms: None
+                start_delay_ms: None,
+                acks: false
             })
         );
         assert_eq!(
@@ -482,8 +493,17 @@ mod tests {
                 start_sample: None,
                 queue: false,
                 playing_sample: None,
-                start_delay_ms: None
+                start_delay_ms: None,
+                acks: false
             })
+        );
+        assert!(matches!(
+            parse_client_message(r#"{"type":"play","data":{"track_id":"abc","acks":true}}"#),
+            Ok(ClientMessage::Play { acks: true, .. })
+        ));
+        assert_eq!(
+            parse_client_message(r#"{"type":"play","data":{"track_id":"abc","acks":"yes"}}"#).map_err(|e| e.code),
+            Err(ErrorCode::InvalidParameter)
         );
         assert_eq!(parse_client_message(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
         assert_eq!(
@@ -542,7 +562,8 @@ mod tests {
                 start_sample: None,
                 queue: false,
                 playing_sample: None,
-                start_delay_ms: None
+                start_delay_ms: None,
+                acks: false
             })
         );
         assert_eq!(
