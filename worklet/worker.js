@@ -199,7 +199,9 @@ async function resumeAfterReconnect() {
 }
 
 function playData(r) {
-  const data = { track_id: r.trackId, codec: r.codec };
+  // `acks`: this player acknowledges what it plays (every 250 ms): the server paces it by those
+  // alone from the first frame, so a late-starting audio thread is never sent more than it holds.
+  const data = { track_id: r.trackId, codec: r.codec, acks: true };
   if (r.bitrate) data.bitrate = r.bitrate;
   if (r.profile) data.profile = r.profile;
   return data;

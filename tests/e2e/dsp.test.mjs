@@ -57,14 +57,26 @@ async function playWithChanges(page, file, tailS, changes) {
   // The changes' timing is the stimulus (how far apart they come, one while another blends),
   // kept by the page's own timers from the start of playback: a driver's round trips (tens of
   // ms in WebKit's) would bunch two changes into one render quantum, where the engine rightly
-  // makes one blend of them.
-  await page.evaluate((plan) => new Promise((done) => {
+  // makes one blend of them. For the same reason a structural change waits until the engine
+  // has begun the blends of those before it (but the one marked 'merge', which is meant to come
+  // mid-blend): an audio thread that runs in bursts (WebKitGTK's on one core rendered 2 s of
+  // audio in 240 ms after a stall) would otherwise take two changes 600 ms apart in one quantum.
+  await page.evaluate((plan) => (async () => {
+    const p = window.p;
     const t0 = performance.now();
-    plan.forEach(([at, src], i) => setTimeout(() => {
+    let need = p.stats.presetSwitches;
+    const blendsBegun = (n) => new Promise((ok) => {
+      const check = () => (p.stats.presetSwitches >= n ? ok() : p.addEventListener('stats', check, { once: true }));
+      check();
+    });
+    for (const [at, src, blend] of plan) {
+      if (blend === true) await blendsBegun(need);
+      const wait = at - (performance.now() - t0);
+      if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
       (0, eval)(src)();
-      if (i === plan.length - 1) done();
-    }, Math.max(0, at - (performance.now() - t0))));
-  }), changes.map(([at, js]) => [at, String(js)]));
+      if (blend === true) need++;
+    }
+  })(), changes.map(([at, js, blend]) => [at, String(js), blend ?? true]));
   // Every blend has begun: as many as the structural changes (less those that may merge with
   // the one before), and the last change's preset is the engine's.
   const { min } = blendCount(changes);
