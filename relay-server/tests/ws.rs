@@ -541,8 +541,11 @@ async fn a_client_that_declares_its_acks_gets_one_window_ahead_of_them_however_l
     make_library(dir.path());
     let server = Server::start_with(dir.path(), &["--send-ahead-ms", "1000"]);
     let mut ws = connect(&server).await;
-    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": true}}))
-        .await;
+    send(
+        &mut ws,
+        json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": true}}),
+    )
+    .await;
     let asked = Instant::now();
     let start = next_json(&mut ws).await;
     assert_eq!(start["type"], "audio_stream_start", "{start}");
@@ -557,7 +560,10 @@ async fn a_client_that_declares_its_acks_gets_one_window_ahead_of_them_however_l
     let pos = frames_until(&mut ws, session, pos, Instant::now() + Duration::from_millis(1500)).await;
     assert!((72_000..72_000 + fpp).contains(&pos), "sent {pos} frames after an ack at 24000; the window is 48000");
     // Without the declaration the same client, silent, is paced by the clock (bad_input test).
-    send(&mut ws, json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": "yes"}}))
-        .await;
+    send(
+        &mut ws,
+        json!({"type": "play", "data": {"track_id": server.track_id("tone.wav"), "codec": "pcm_f32", "acks": "yes"}}),
+    )
+    .await;
     expect_error(&mut ws, "invalid_parameter").await;
 }
