@@ -1,5 +1,5 @@
 //! `decode_media`: arbitrary bytes as a library file, through the relay's decode path
-//! (`relay_server::decode`: symphonia probe and decode, rubato to 48 kHz).
+//! (`relay_server::media::decode`: symphonia probe and decode, rubato to 48 kHz).
 //!
 //! Input: byte 0 picks the extension hint (`wav`, `flac`, `mp3`, `ogg`, `m4a`; bit 7: start
 //! half a second in, as a `play` with `position_s` does); the rest is the file. The file is
@@ -9,7 +9,7 @@
 
 use std::io::Cursor;
 
-use relay_server::decode::{PcmReader, SourceDecoder};
+use relay_server::media::decode::{PcmReader, SourceDecoder};
 
 /// The extension hints, as library files have them.
 pub const EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "m4a"];

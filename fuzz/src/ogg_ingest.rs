@@ -1,5 +1,5 @@
 //! `ogg_ingest`: an Icecast source client's Ogg/Opus body (`stream_core::ogg`), as the relay's
-//! live ingest (`relay_server::live_ingest`) reads it.
+//! live ingest (`relay_server::live::ingest`) reads it.
 //!
 //! Input: bytes 0 and 1 choose how the rest is cut into the pieces `OggDemuxer::push` gets (as a
 //! socket delivers them); the rest is the body. After each piece every packet is drained, as the
@@ -10,7 +10,7 @@
 
 use stream_core::ogg::{opus_packet_samples, OggDemuxer, OpusHead};
 
-/// The relay's packet limit, `MAX_OPUS_PACKET` of `relay_server::live_ingest` (RFC 6716: 1275
+/// The relay's packet limit, `MAX_OPUS_PACKET` of `relay_server::live::ingest` (RFC 6716: 1275
 /// bytes per frame, up to 6 frames; 8 kept as headroom).
 pub const MAX_OPUS_PACKET: usize = 8 * 1275;
 

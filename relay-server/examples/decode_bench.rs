@@ -16,8 +16,11 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
-use relay_server::decode::{decode_all, StreamEvent};
-use relay_server::opus_stream::{start_opus, OpusSettings, OpusSource, PacketCache};
+use relay_server::library::cache::PacketCache;
+use relay_server::library::opus_job::{start_opus, OpusSource};
+use relay_server::media::decode::decode_all;
+use relay_server::media::opus::OpusSettings;
+use relay_server::media::StreamEvent;
 use stream_core::control::OpusParams;
 
 const RUNS: usize = 3;

@@ -1,35 +1,21 @@
-//! The relay server: library scan, decode → resample → frame pipeline, WebSocket sessions and
-//! HTTP routes. The wire format and control messages come from `stream-core`; this crate only
-//! adapts them to files, threads and sockets.
+//! The relay server, in layers whose dependencies only point down:
+//!
+//! - [`media`]: decode, resample, Opus settings, Ogg framing (no sockets, no actix);
+//! - [`library`]: the scanned media folder, producer threads, the chunk cache;
+//! - [`live`]: live streams, tokens, the ingest pipeline, fan-out, playout (no actix);
+//! - [`transport`]: the only code that sees actix (state, HTTP, WebSocket, Icecast port);
+//! - [`server`]: the assembly the binaries start.
+//!
+//! The wire format and control messages come from `stream-core`; `config` and `origin` are
+//! leaves every layer may read. docs/architecture.md draws the layers and the path of a play.
 
 pub mod config;
-pub mod decode;
-pub mod http;
-pub mod hygiene;
-pub mod icecast;
 pub mod library;
 pub mod live;
-pub mod live_http;
-pub mod live_ingest;
-pub mod live_ws;
-pub mod metrics;
-pub mod ogg_stream;
-pub mod opus_stream;
+pub mod media;
 pub mod origin;
-pub mod resample;
-pub mod session;
+pub mod server;
+pub mod transport;
 
 pub use config::Config;
-
-/// Thousands of listeners need as many sockets: lifts the soft limit of open files to the hard
-/// one (the relay and `relay-client load` call it at start).
-pub fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
+pub use server::raise_fd_limit;

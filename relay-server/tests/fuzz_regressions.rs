@@ -29,7 +29,7 @@ fn decode_media_cases() {
 /// same samples either way.
 #[test]
 fn memory_and_file_decode_alike() {
-    use relay_server::decode::{PcmReader, SourceDecoder};
+    use relay_server::media::decode::{PcmReader, SourceDecoder};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tone.wav");
     let spec = hound::WavSpec {

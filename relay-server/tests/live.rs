@@ -448,8 +448,8 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
     ));
     listening(&s, &aid, 1).await;
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).expect("encoder");
-    let mut body = page(7, 0, 0, 2, &[relay_server::ogg_stream::opus_head(2, 312, 48_000)]);
-    body.extend(page(7, 1, 0, 0, &[relay_server::ogg_stream::opus_tags(&[])]));
+    let mut body = page(7, 0, 0, 2, &[relay_server::media::ogg::opus_head(2, 312, 48_000)]);
+    body.extend(page(7, 1, 0, 0, &[relay_server::media::ogg::opus_tags(&[])]));
     let mut out = vec![0u8; 4000];
     let packets: Vec<Vec<u8>> = (0..15)
         .map(|k| {
@@ -527,7 +527,7 @@ async fn a_library_broadcast_is_the_track_sample_for_sample() {
         }
     }
     let first = first.expect("frames") as usize;
-    let mut reader = relay_server::decode::PcmReader::open(&media_dir().join("aurora-48k.flac"), 0).expect("open");
+    let mut reader = relay_server::media::decode::PcmReader::open(&media_dir().join("aurora-48k.flac"), 0).expect("open");
     let mut reference = Vec::new();
     reader.read(first + 96_000, &mut reference).expect("read");
     let reference = &reference[2 * first..];
@@ -660,8 +660,8 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
 fn ogg_opus_tone(seconds: f64) -> Vec<u8> {
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).expect("encoder");
     let pre_skip = enc.get_lookahead().expect("lookahead") as u32;
-    let mut body = page(9, 0, 0, 2, &[relay_server::ogg_stream::opus_head(2, pre_skip, 48_000)]);
-    body.extend(page(9, 1, 0, 0, &[relay_server::ogg_stream::opus_tags(&[])]));
+    let mut body = page(9, 0, 0, 2, &[relay_server::media::ogg::opus_head(2, pre_skip, 48_000)]);
+    body.extend(page(9, 1, 0, 0, &[relay_server::media::ogg::opus_tags(&[])]));
     let mut out = vec![0u8; 4000];
     let n = (seconds * 50.0) as u64;
     for (seq, first) in (0..n).step_by(5).enumerate() {

@@ -45,7 +45,7 @@ async fn serve() -> anyhow::Result<()> {
     let ingest_addr = ingest.as_ref().map(|l| l.local_addr()).transpose()?;
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     relay_server::raise_fd_limit();
-    let (server, state) = relay_server::http::build(config, listener, ingest)?;
+    let (server, state) = relay_server::server::build(config, listener, ingest)?;
     // The signal handlers are in place before the line below tells anyone the server is up: a
     // SIGTERM sent right after it is a graceful shutdown, never the default action.
     use tokio::signal::unix::{signal, SignalKind};

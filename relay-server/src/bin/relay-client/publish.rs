@@ -115,7 +115,7 @@ pub(crate) async fn publish(
     let mut src = PcmInput::open(input, raw, rate, channels)?;
     let out_ch = src.channels.min(2);
     let mut resampler = if src.rate != 48_000 {
-        Some(relay_server::resample::To48k::new(src.rate, out_ch).map_err(|e| anyhow::anyhow!(e))?)
+        Some(relay_server::media::resample::To48k::new(src.rate, out_ch).map_err(|e| anyhow::anyhow!(e))?)
     } else {
         None
     };

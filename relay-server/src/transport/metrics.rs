@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::opus_stream::PacketCache;
+use crate::library::cache::PacketCache;
 
 /// Server-wide counters (relaxed atomics: they are statistics, not synchronization).
 #[derive(Default)]
@@ -20,18 +20,18 @@ pub struct Metrics {
 }
 
 /// Counts one HTTP stream in [`Metrics::http_streams_active`] while it lives.
-pub struct ActiveStream(std::sync::Arc<crate::http::AppState>);
+pub struct ActiveStream(std::sync::Arc<Metrics>);
 
 impl ActiveStream {
-    pub fn new(state: std::sync::Arc<crate::http::AppState>) -> Self {
-        state.metrics.http_streams_active.fetch_add(1, Ordering::Relaxed);
-        ActiveStream(state)
+    pub fn new(metrics: std::sync::Arc<Metrics>) -> Self {
+        metrics.http_streams_active.fetch_add(1, Ordering::Relaxed);
+        ActiveStream(metrics)
     }
 }
 
 impl Drop for ActiveStream {
     fn drop(&mut self) {
-        self.0.metrics.http_streams_active.fetch_sub(1, Ordering::Relaxed);
+        self.0.http_streams_active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -7,8 +7,8 @@ use std::io::Cursor;
 use bytes::Bytes;
 use ogg::writing::{PacketWriteEndInfo, PacketWriter};
 
-use crate::decode::StreamEvent;
-use crate::opus_stream::PACKET_FRAMES;
+use super::opus::PACKET_FRAMES;
+use super::StreamEvent;
 
 /// Packets per Ogg page (1 s): pages are flushed at least this often, so a player starts at once.
 const PACKETS_PER_PAGE: u64 = 50;

@@ -11,13 +11,14 @@ use serde::Deserialize;
 use stream_core::control::ErrorCode;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::decode::PcmReader;
-use crate::http::{ApiError, AppState};
+use crate::live::ingest::OggIngest;
 use crate::live::{
     ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope,
     LIVE_FRAME_FRAMES, SHUTDOWN_END,
 };
-use crate::live_ingest::OggIngest;
+use crate::media::decode::PcmReader;
+use crate::transport::error::ApiError;
+use crate::transport::state::AppState;
 
 fn err(status: StatusCode, code: ErrorCode, error: impl Into<String>) -> ApiError {
     ApiError { status, code, error: error.into() }
@@ -245,11 +246,11 @@ pub async fn listen_ogg(
         asked: Instant,
         live: Arc<crate::live::LiveRegistry>,
         shutdown: crate::live::ShutdownWait,
-        _active: crate::metrics::ActiveStream,
+        _active: crate::transport::metrics::ActiveStream,
     }
     let st = St {
-        shutdown: crate::live::ShutdownWait::new(&state),
-        _active: crate::metrics::ActiveStream::new(state.clone().into_inner()),
+        shutdown: crate::live::ShutdownWait::new(state.shutdown.subscribe()),
+        _active: crate::transport::metrics::ActiveStream::new(state.metrics.clone()),
         rx: sub.rx,
         burst: std::mem::take(&mut sub.burst).into_iter(),
         guard,
@@ -312,7 +313,7 @@ pub async fn put_ingest(
             "the stream already has a producer, or has ended",
         ));
     }
-    let _active = crate::metrics::ActiveStream::new(state.clone().into_inner());
+    let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
     let mut ingest = OggIngest::new();
     let mut failure: Option<IngestError> = None;
     let mut shutdown = state.shutdown.subscribe();

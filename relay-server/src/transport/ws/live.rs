@@ -11,12 +11,12 @@ use stream_core::wire::{decode_pcm_into, Codec, FrameHeader, OpusPackets};
 use stream_core::STREAM_SAMPLE_RATE;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::http::AppState;
-use crate::hygiene::{shutdown_close, Guard, Tick};
+use super::hygiene::{shutdown_close, Guard, Tick};
 use crate::live::{
     start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES, SHUTDOWN_END,
     SHUTDOWN_STREAM_END,
 };
+use crate::transport::state::AppState;
 
 /// How a live loop ended.
 pub enum Outcome {
@@ -132,7 +132,7 @@ pub async fn listen(
             m = incoming.recv() => {
                 hygiene.seen();
                 let cost = match &m {
-                    Some(Ok(AggregatedMessage::Text(t))) if crate::session::is_ack(t) => 0.1,
+                    Some(Ok(AggregatedMessage::Text(t))) if super::is_ack(t) => 0.1,
                     Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_))) => 1.0,
                     _ => 0.0,
                 };

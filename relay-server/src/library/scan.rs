@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use stream_core::control::ErrorCode;
 
-use crate::decode::SourceDecoder;
+use crate::media::decode::SourceDecoder;
 
 /// File endings the library picks up.
 pub const AUDIO_EXTENSIONS: &[&str] =

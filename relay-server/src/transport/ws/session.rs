@@ -13,22 +13,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, OpusParams, ServerMessage, StreamStart};
 use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader, FLAG_DISCONTINUITY};
 use stream_core::STREAM_SAMPLE_RATE;
 
-use crate::decode::{start_pcm, StreamEvent, StreamJob};
-use crate::http::AppState;
-use crate::hygiene::{shutdown_close, Guard, Tick};
-use crate::opus_stream::{start_opus, OpusSettings, OpusSource, PACKETS_PER_FRAME, PACKET_FRAMES};
+use super::hygiene::{shutdown_close, Guard, Tick};
+use super::{is_ack, send};
+use crate::library::jobs::{start_pcm, StreamJob};
+use crate::library::opus_job::{start_opus, OpusSource, PACKETS_PER_FRAME};
+use crate::media::opus::{OpusSettings, PACKET_FRAMES};
+use crate::media::StreamEvent;
+use crate::transport::state::AppState;
 
-/// Default largest WebSocket message (`--max-message-bytes`); beyond it the connection closes
-/// with 1009 (RFC 6455 7.4.1, "message too big"). Between
-/// [`stream_core::control::MAX_CONTROL_MESSAGE_BYTES`] and this, a text message gets
-/// `message_too_large` and the connection stays.
-pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 /// Decoded packets queued between the decode thread and the session.
 const DECODE_QUEUE_PACKETS: usize = 8;
 
@@ -90,43 +88,7 @@ enum Step {
     Guard(Tick),
 }
 
-/// `GET /ws`: upgrades and spawns the session task. A browser page of an origin the relay does
-/// not allow gets 403 `origin_not_allowed` before the upgrade: browsers do not apply CORS to
-/// WebSockets, so this check is the only thing that keeps other sites' pages off the socket.
-pub async fn ws_route(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let origin = req.headers().get(actix_web::http::header::ORIGIN);
-    if !crate::origin::allowed(origin, crate::origin::request_host(req.head()), &state.config.allow_origins) {
-        let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned()).unwrap_or_default();
-        state.metrics.ws_origin_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(%origin, "WebSocket upgrade refused: origin not allowed");
-        return Err(crate::http::ApiError {
-            status: actix_web::http::StatusCode::FORBIDDEN,
-            code: ErrorCode::OriginNotAllowed,
-            error: crate::origin::refusal_message(&origin),
-        }
-        .into());
-    }
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let max = state.config.max_message_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    actix_web::rt::spawn(run(state.into_inner(), session, stream));
-    Ok(response)
-}
-
-/// Whether a text message is an `ack` (a cheap look at its type, before the full parse).
-pub(crate) fn is_ack(text: &str) -> bool {
-    text.len() < 256 && text.contains(r#""type":"ack""#)
-}
-
-async fn send_msg(ws: &mut Session, msg: &ServerMessage) -> bool {
-    ws.text(msg.to_json()).await.is_ok()
-}
-
-async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
+pub(super) async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
     let window_frames = state.config.send_ahead_ms as u64 * STREAM_SAMPLE_RATE as u64 / 1000;
     state.metrics.sessions_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut playback: Option<Playback> = None;
@@ -169,7 +131,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             };
             if cost > 0.0 && !guard.admit(cost) {
                 let why = format!("more than {} messages per second", guard.rate());
-                let _ = send_msg(&mut ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
+                let _ = send(&mut ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
                 close_reason = Some(guard.rate_close());
                 break;
             }
@@ -194,7 +156,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         duration: p.next_pos as f64 / STREAM_SAMPLE_RATE as f64,
                         reason: Some("server_shutdown".into()),
                     };
-                    let _ = send_msg(&mut ws, &m).await;
+                    let _ = send(&mut ws, &m).await;
                 }
                 close_reason = Some(shutdown_close());
                 break;
@@ -209,7 +171,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                 };
                 let err =
                     if code == CloseCode::Size { ErrorCode::MessageTooLarge } else { ErrorCode::MalformedMessage };
-                let _ = send_msg(&mut ws, &ServerMessage::error(0, err, reason.clone())).await;
+                let _ = send(&mut ws, &ServerMessage::error(0, err, reason.clone())).await;
                 close_reason = Some(CloseReason { code, description: Some(reason) });
                 break;
             }
@@ -223,23 +185,15 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         current = None;
                         let outcome = match cmd {
                             ClientMessage::Listen { stream_id, token, codec } => {
-                                crate::live_ws::listen(
-                                    &state,
-                                    &mut ws,
-                                    &mut stream,
-                                    &mut guard,
-                                    &stream_id,
-                                    &token,
-                                    codec,
-                                )
-                                .await
+                                super::live::listen(&state, &mut ws, &mut stream, &mut guard, &stream_id, &token, codec)
+                                    .await
                             }
-                            publish => crate::live_ws::publish(&state, &mut ws, &mut stream, &mut guard, publish).await,
+                            publish => super::live::publish(&state, &mut ws, &mut stream, &mut guard, publish).await,
                         };
                         match outcome {
-                            crate::live_ws::Outcome::Continue => {}
-                            crate::live_ws::Outcome::Gone => break,
-                            crate::live_ws::Outcome::Close(r) => {
+                            super::live::Outcome::Continue => {}
+                            super::live::Outcome::Gone => break,
+                            super::live::Outcome::Close(r) => {
                                 close_reason = Some(r);
                                 break;
                             }
@@ -247,7 +201,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                     }
                     Ok(ClientMessage::End) => {
                         let m = ServerMessage::error(0, ErrorCode::NotPlaying, "end is for producers after publish");
-                        if !send_msg(&mut ws, &m).await {
+                        if !send(&mut ws, &m).await {
                             break;
                         }
                     }
@@ -263,7 +217,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         }
                     }
                     Err(e) => {
-                        if !send_msg(&mut ws, &ServerMessage::error(0, e.code, e.message)).await {
+                        if !send(&mut ws, &ServerMessage::error(0, e.code, e.message)).await {
                             break;
                         }
                     }
@@ -274,7 +228,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         ErrorCode::BinaryNotExpected,
                         "this endpoint takes JSON text messages only",
                     );
-                    if !send_msg(&mut ws, &m).await {
+                    if !send(&mut ws, &m).await {
                         break;
                     }
                 }
@@ -358,7 +312,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                             Duration::from_secs_f64(left as f64 / STREAM_SAMPLE_RATE as f64)
                         };
                         playback = None;
-                        if !send_msg(&mut ws, &m).await {
+                        if !send(&mut ws, &m).await {
                             break;
                         }
                         if let Some((req, start_sample)) = queued.take() {
@@ -380,7 +334,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         tracing::warn!(session = p.session, error = %e, "stream failed");
                         let m = ServerMessage::error(p.session, e.code, e.message);
                         playback = None;
-                        if !send_msg(&mut ws, &m).await {
+                        if !send(&mut ws, &m).await {
                             break;
                         }
                     }
@@ -388,7 +342,7 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
                         // The decode thread died without a word: report it, keep the connection.
                         let m = ServerMessage::error(p.session, ErrorCode::Internal, "decoder stopped unexpectedly");
                         playback = None;
-                        if !send_msg(&mut ws, &m).await {
+                        if !send(&mut ws, &m).await {
                             break;
                         }
                     }
@@ -452,8 +406,7 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
         ClientMessage::Seek { position_s } => match ctx.current.clone() {
             Some(req) => start(state, ws, ctx, req, to_sample(position_s), false).await,
             None => {
-                send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "seek needs a track: play one first"))
-                    .await
+                send(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "seek needs a track: play one first")).await
             }
         },
         ClientMessage::Pause => match ctx.playback.as_mut() {
@@ -461,7 +414,7 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
                 p.paused_since.get_or_insert_with(Instant::now);
                 true
             }
-            None => send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is playing to pause")).await,
+            None => send(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is playing to pause")).await,
         },
         ClientMessage::Resume { session } => match ctx.playback.as_mut() {
             Some(p) if session.is_none_or(|s| s == p.session) => {
@@ -475,10 +428,9 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
             }
             _ if session.is_some() => {
                 let s = session.unwrap_or_default();
-                send_msg(ws, &ServerMessage::error(s, ErrorCode::UnknownSession, format!("no session {s} to resume")))
-                    .await
+                send(ws, &ServerMessage::error(s, ErrorCode::UnknownSession, format!("no session {s} to resume"))).await
             }
-            _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is paused to resume")).await,
+            _ => send(ws, &ServerMessage::error(0, ErrorCode::NotPlaying, "nothing is paused to resume")).await,
         },
         ClientMessage::Stop => {
             *ctx.playback = None;
@@ -494,8 +446,8 @@ async fn handle_command(state: &Arc<AppState>, ws: &mut Session, ctx: &mut Ctx<'
             }
             true
         }
-        ClientMessage::Ping { id } => send_msg(ws, &ServerMessage::Pong { id }).await,
-        _ => send_msg(ws, &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported")).await,
+        ClientMessage::Ping { id } => send(ws, &ServerMessage::Pong { id }).await,
+        _ => send(ws, &ServerMessage::error(0, ErrorCode::UnknownMessage, "command not supported")).await,
     }
 }
 
@@ -513,7 +465,7 @@ async fn start(
     *ctx.next_session = ctx.next_session.wrapping_add(1).max(1);
     let Some(track) = state.library.get(&req.track_id) else {
         let shown: String = req.track_id.chars().take(64).collect();
-        return send_msg(
+        return send(
             ws,
             &ServerMessage::error(session, ErrorCode::UnknownTrack, format!("no track with id {shown:?}")),
         )
@@ -522,7 +474,7 @@ async fn start(
     if !track.playable {
         let code = track.error_code.unwrap_or(ErrorCode::UnsupportedFormat);
         let why = track.error.clone().unwrap_or_default();
-        return send_msg(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}"))).await;
+        return send(ws, &ServerMessage::error(session, code, format!("track cannot be played: {why}"))).await;
     }
     let path = track.path.clone();
     let fpp = state.config.frames_per_packet.clamp(64, stream_core::wire::MAX_FRAMES_PER_PACKET) as usize;
@@ -540,8 +492,8 @@ async fn start(
     .await;
     let job = match produced {
         Ok(Ok(job)) => job,
-        Ok(Err(e)) => return send_msg(ws, &ServerMessage::error(session, e.code, e.message)).await,
-        Err(e) => return send_msg(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await,
+        Ok(Err(e)) => return send(ws, &ServerMessage::error(session, e.code, e.message)).await,
+        Err(e) => return send(ws, &ServerMessage::error(session, ErrorCode::Internal, e.to_string())).await,
     };
     *ctx.playback = None; // stops the previous producer thread
     let start = StreamStart {
@@ -584,5 +536,5 @@ async fn start(
         frame_buf: Vec::new(),
     });
     *ctx.current = Some(req);
-    send_msg(ws, &ServerMessage::AudioStreamStart(start)).await
+    send(ws, &ServerMessage::AudioStreamStart(start)).await
 }

@@ -13,20 +13,19 @@
 //! chunk, its pre-roll packets discarded — so a chunk's bytes depend only on the track and the
 //! settings, and chunks from different plays can be joined. A player starting at `P` begins
 //! [`DECODER_PREROLL_PACKETS`] packets before it, so its decoder has converged by `P`.
-
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use opus::{Application, Bitrate, Channels, Encoder, Signal};
-use stream_core::control::{ErrorCode, OpusParams};
+use stream_core::control::ErrorCode;
 use tokio::sync::mpsc;
 
-use crate::decode::{check_start, end_event, spawn_named, MediaError, PcmReader, StreamEvent, StreamJob};
+use super::cache::{Chunk, ChunkKey, PacketCache};
+use super::jobs::{check_start, end_event, spawn_named, StreamJob};
+use crate::media::decode::PcmReader;
+use crate::media::opus::{OpusSettings, MAX_PACKET_BYTES, PACKET_FRAMES};
+use crate::media::{MediaError, StreamEvent};
 
-/// Frames per Opus packet: 20 ms at 48 kHz.
-pub const PACKET_FRAMES: u64 = 960;
 /// Packets per cached chunk: 5 s.
 pub const CHUNK_PACKETS: u64 = 250;
 /// Input encoded and thrown away before a chunk, so the encoder has converged at its start.
@@ -36,183 +35,6 @@ pub const ENCODER_PREROLL_FRAMES: u64 = 4800;
 pub const DECODER_PREROLL_PACKETS: u64 = 4;
 /// Packets per binary frame on the WebSocket (100 ms): amortizes the header.
 pub const PACKETS_PER_FRAME: usize = 5;
-/// Largest packet libopus may produce for one 20 ms frame.
-const MAX_PACKET_BYTES: usize = 4000;
-
-/// How a stream is encoded: part of the cache key. Never includes presets (those are
-/// client-side).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct OpusSettings {
-    pub channels: u8,
-    pub bitrate: u32,
-    pub complexity: u8,
-    pub voice: bool,
-}
-
-impl OpusSettings {
-    /// The profile's defaults, overridden by what the client asked for: music keeps up to two
-    /// source channels at 64 kbit/s each (128 kbit/s stereo); voice is mono at 32 kbit/s.
-    pub fn resolve(p: &OpusParams, source_channels: usize) -> Self {
-        let channels = if p.voice { 1 } else { source_channels.clamp(1, 2) as u8 };
-        let default_bitrate = if p.voice { 32_000 } else { 64_000 * channels as u32 };
-        OpusSettings {
-            channels,
-            bitrate: p.bitrate.unwrap_or(default_bitrate),
-            complexity: p.complexity.unwrap_or(10),
-            voice: p.voice,
-        }
-    }
-
-    pub(crate) fn encoder(&self) -> Result<Encoder, MediaError> {
-        let err = |e: opus::Error| MediaError::new(ErrorCode::Internal, format!("opus encoder: {e}"));
-        let ch = if self.channels == 1 { Channels::Mono } else { Channels::Stereo };
-        let mut enc = Encoder::new(48_000, ch, Application::Audio).map_err(err)?;
-        enc.set_bitrate(Bitrate::Bits(self.bitrate as i32)).map_err(err)?;
-        enc.set_complexity(self.complexity as i32).map_err(err)?;
-        enc.set_vbr(true).map_err(err)?;
-        enc.set_signal(if self.voice { Signal::Voice } else { Signal::Music }).map_err(err)?;
-        Ok(enc)
-    }
-
-    /// The encoder's delay in frames (the Ogg Opus pre-skip).
-    pub fn pre_skip(&self) -> Result<u32, MediaError> {
-        let mut enc = self.encoder()?;
-        enc.get_lookahead()
-            .map(|l| l as u32)
-            .map_err(|e| MediaError::new(ErrorCode::Internal, format!("opus lookahead: {e}")))
-    }
-}
-
-/// One cached chunk: consecutive packets from global packet `first_packet`.
-#[derive(Debug)]
-pub struct Chunk {
-    pub first_packet: u64,
-    pub packets: Vec<Vec<u8>>,
-    /// The track's length in frames, when this is its last chunk.
-    pub end: Option<u64>,
-    pub bytes: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ChunkKey {
-    pub track_id: String,
-    pub settings: OpusSettings,
-    pub index: u64,
-}
-
-struct Entry {
-    chunk: Arc<Chunk>,
-    last_used: u64,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    map: HashMap<ChunkKey, Entry>,
-    tick: u64,
-    bytes: usize,
-    /// Tracks played most recently: their chunk 0 is kept hot.
-    recent: VecDeque<String>,
-}
-
-/// A byte-bounded LRU of encoded chunks. The first chunk of each of the [`HOT_TRACKS`] most
-/// recently played tracks is evicted only when nothing else is left.
-pub struct PacketCache {
-    inner: Mutex<CacheInner>,
-    capacity_bytes: usize,
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub evictions: AtomicU64,
-}
-
-/// Tracks whose first chunk stays hot.
-pub const HOT_TRACKS: usize = 16;
-
-impl PacketCache {
-    pub fn new(capacity_bytes: usize) -> Self {
-        PacketCache {
-            inner: Mutex::new(CacheInner::default()),
-            capacity_bytes,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn capacity_bytes(&self) -> usize {
-        self.capacity_bytes
-    }
-
-    /// (bytes, chunks) held.
-    pub fn usage(&self) -> (usize, usize) {
-        let g = self.lock();
-        (g.bytes, g.map.len())
-    }
-
-    pub fn get(&self, key: &ChunkKey) -> Option<Arc<Chunk>> {
-        let mut g = self.lock();
-        g.tick += 1;
-        let tick = g.tick;
-        if key.index == 0 {
-            touch_recent(&mut g.recent, &key.track_id);
-        }
-        match g.map.get_mut(key) {
-            Some(e) => {
-                e.last_used = tick;
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(e.chunk.clone())
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
-    }
-
-    pub fn insert(&self, key: ChunkKey, chunk: Arc<Chunk>) {
-        if chunk.bytes > self.capacity_bytes {
-            return;
-        }
-        let mut g = self.lock();
-        g.tick += 1;
-        let tick = g.tick;
-        if key.index == 0 {
-            touch_recent(&mut g.recent, &key.track_id);
-        }
-        g.bytes += chunk.bytes;
-        if let Some(old) = g.map.insert(key, Entry { chunk, last_used: tick }) {
-            g.bytes -= old.chunk.bytes;
-        }
-        while g.bytes > self.capacity_bytes {
-            let victim = {
-                let is_hot = |k: &ChunkKey| k.index == 0 && g.recent.contains(&k.track_id);
-                g.map
-                    .iter()
-                    .filter(|(k, _)| !is_hot(k))
-                    .min_by_key(|(_, e)| e.last_used)
-                    .or_else(|| g.map.iter().min_by_key(|(_, e)| e.last_used))
-                    .map(|(k, _)| k.clone())
-            };
-            let Some(victim) = victim else { break };
-            if let Some(e) = g.map.remove(&victim) {
-                g.bytes -= e.chunk.bytes;
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-fn touch_recent(recent: &mut VecDeque<String>, track: &str) {
-    if recent.front().map(String::as_str) == Some(track) {
-        return;
-    }
-    recent.retain(|t| t != track);
-    recent.push_front(track.to_owned());
-    recent.truncate(HOT_TRACKS);
-}
 
 /// Reads 48 kHz input for the encoder: the file, then silence after its end, down-mixed to
 /// the encoder's channels. Keeps the last [`ENCODER_PREROLL_FRAMES`] frames it returned.
@@ -433,50 +255,4 @@ fn encode_chunk(
         }
     }
     Ok(Some(chunk))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(track: &str, index: u64) -> ChunkKey {
-        ChunkKey { track_id: track.into(), settings: OpusSettings::resolve(&OpusParams::default(), 2), index }
-    }
-
-    fn chunk(bytes: usize) -> Arc<Chunk> {
-        Arc::new(Chunk { first_packet: 0, packets: Vec::new(), end: None, bytes })
-    }
-
-    #[test]
-    fn lru_stays_within_its_bytes_and_keeps_first_chunks_of_recent_tracks_hot() {
-        let cache = PacketCache::new(1000);
-        cache.insert(key("a", 0), chunk(300));
-        cache.insert(key("a", 1), chunk(300));
-        cache.insert(key("a", 2), chunk(300));
-        assert!(cache.get(&key("a", 1)).is_some()); // a/1 is now more recent than a/2
-        cache.insert(key("b", 3), chunk(300)); // over budget: evicts the LRU chunk that is not hot
-        let (bytes, chunks) = cache.usage();
-        assert!(bytes <= 1000 && chunks == 3, "{bytes} bytes in {chunks} chunks");
-        assert!(cache.get(&key("a", 0)).is_some(), "track a's first chunk is hot, although least recently used");
-        assert!(cache.get(&key("a", 2)).is_none(), "the least recently used other chunk went");
-        assert_eq!(cache.evictions.load(Ordering::Relaxed), 1);
-        assert!(cache.misses.load(Ordering::Relaxed) == 1 && cache.hits.load(Ordering::Relaxed) == 2);
-        // A chunk larger than the whole cache is not kept; a zero-byte cache keeps nothing.
-        cache.insert(key("c", 0), chunk(5000));
-        assert!(cache.get(&key("c", 0)).is_none());
-        let off = PacketCache::new(0);
-        off.insert(key("a", 0), chunk(1));
-        assert!(off.get(&key("a", 0)).is_none());
-    }
-
-    #[test]
-    fn profiles_resolve_to_documented_settings() {
-        let music = OpusSettings::resolve(&OpusParams::default(), 2);
-        assert_eq!((music.channels, music.bitrate, music.complexity, music.voice), (2, 128_000, 10, false));
-        let voice = OpusSettings::resolve(&OpusParams { voice: true, ..Default::default() }, 2);
-        assert_eq!((voice.channels, voice.bitrate), (1, 32_000));
-        let custom = OpusSettings::resolve(&OpusParams { bitrate: Some(96_000), complexity: Some(5), voice: false }, 6);
-        assert_eq!((custom.channels, custom.bitrate, custom.complexity), (2, 96_000, 5));
-        assert_eq!(music.pre_skip().expect("lookahead"), 312);
-    }
 }

@@ -13,6 +13,8 @@
 //!   `listener_too_slow` and dropped, and server memory does not grow with it. A late joiner
 //!   first gets the most recent burst (1 s) so its player starts at once.
 
+pub mod ingest;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,8 +26,8 @@ use stream_core::control::{ErrorCode, OpusParams};
 use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader};
 use tokio::sync::broadcast;
 
-use crate::ogg_stream::{opus_head, opus_tags};
-use crate::opus_stream::{OpusSettings, PACKET_FRAMES};
+use crate::media::ogg::{opus_head, opus_tags};
+use crate::media::opus::{OpusSettings, PACKET_FRAMES};
 
 /// Opus packets (20 ms) per live frame: 200 ms frames. Each frame is one message (or one Ogg
 /// page) per listener: at thousands of listeners the message rate is what costs CPU, and a late
@@ -659,8 +661,8 @@ pub struct ShutdownWait {
 }
 
 impl ShutdownWait {
-    pub fn new(state: &crate::http::AppState) -> Self {
-        ShutdownWait { shutdown: state.shutdown.subscribe(), closed: false, deadline: None }
+    pub fn new(shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        ShutdownWait { shutdown, closed: false, deadline: None }
     }
 
     /// The next event; `None` when the server shuts down and the stream did not end in time.

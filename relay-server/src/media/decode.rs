@@ -1,8 +1,8 @@
-//! Decoding a library file to 48 kHz interleaved f32 in fixed-size packets, on a thread of its
-//! own (never on the async executor), with back-pressure through a bounded channel.
+//! Decoding a file to 48 kHz interleaved f32: the demuxer and decoder of its default track
+//! (symphonia), seeks on the resampler's grid, and the whole-file decode tools use.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use stream_core::control::ErrorCode;
 use stream_core::STREAM_SAMPLE_RATE;
@@ -13,33 +13,14 @@ use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, Tr
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::{MetadataOptions, StandardTag};
 use symphonia::core::units::Timestamp;
-use tokio::sync::mpsc;
 
-use crate::resample::{output_frames_for, To48k};
+use super::resample::{output_frames_for, To48k};
+use super::MediaError;
 
 /// Consecutive undecodable packets after which a file is declared corrupt.
 const MAX_CONSECUTIVE_DECODE_ERRORS: u32 = 8;
 /// Most channels a library file may have.
 const MAX_SOURCE_CHANNELS: usize = stream_core::wire::MAX_CHANNELS as usize;
-
-/// A decode failure with its stable code.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MediaError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl MediaError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        MediaError { code, message: message.into() }
-    }
-}
-
-impl std::fmt::Display for MediaError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
-    }
-}
 
 /// What probing a file tells.
 #[derive(Clone, Debug, Default)]
@@ -225,30 +206,6 @@ impl SourceDecoder {
     }
 }
 
-/// What a stream's producer thread sends to its session (or HTTP response).
-#[derive(Debug)]
-pub enum StreamEvent {
-    /// Interleaved f32 at 48 kHz, first frame at `sample_pos`.
-    Pcm { sample_pos: u64, samples: Vec<f32> },
-    /// Opus packets, the first being global packet `first_packet` (its encoder input starts at
-    /// `first_packet * 960`).
-    Packets { first_packet: u64, packets: Vec<Vec<u8>> },
-    /// The track ended after `total_samples` frames (48 kHz, from the track start).
-    End { total_samples: u64 },
-    /// Production failed; what was sent before stands.
-    Error(MediaError),
-}
-
-/// A running producer: its channel and what is known of the stream.
-pub struct StreamJob {
-    pub rx: mpsc::Receiver<StreamEvent>,
-    pub channels: usize,
-    pub start_sample: u64,
-    pub total_samples: Option<u64>,
-    /// Opus encoder delay (RFC 7845 pre-skip); 0 for PCM.
-    pub pre_skip: u32,
-}
-
 /// 48 kHz interleaved f32 from any position of a file: decoder, seek and resampler together.
 ///
 /// Seeks land on the resampler's grid (a multiple of the rate ratio's output unit) with a
@@ -354,74 +311,6 @@ impl PcmReader {
     pub fn at_end(&self) -> bool {
         self.eof && self.pending.is_empty()
     }
-}
-
-/// Opens `path` at `start_sample` (48 kHz frames) and spawns the PCM producer thread. The
-/// channel holds `queue_packets` packets: the thread blocks when the session is not sending.
-pub fn start_pcm(
-    path: PathBuf,
-    start_sample: u64,
-    frames_per_packet: usize,
-    queue_packets: usize,
-) -> Result<StreamJob, MediaError> {
-    let mut reader = PcmReader::open(&path, start_sample)?;
-    let channels = reader.channels;
-    let total_samples = reader.total_frames();
-    check_start(start_sample, total_samples)?;
-    let (tx, rx) = mpsc::channel(queue_packets.max(1));
-    spawn_named(&path, "pcm", move || {
-        let send = |ev: StreamEvent| tx.blocking_send(ev).is_ok();
-        loop {
-            let mut samples = Vec::with_capacity(frames_per_packet * channels);
-            let sample_pos = reader.position();
-            match reader.read(frames_per_packet, &mut samples) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if !send(StreamEvent::Pcm { sample_pos, samples }) {
-                        return; // the session is gone
-                    }
-                }
-                Err(e) => {
-                    let _ = send(StreamEvent::Error(e));
-                    return;
-                }
-            }
-        }
-        let _ = send(end_event(reader.position(), total_samples));
-    })?;
-    Ok(StreamJob { rx, channels, start_sample, total_samples, pre_skip: 0 })
-}
-
-/// Refuses a start at or past the end of a track of known length.
-pub fn check_start(start_sample: u64, total_samples: Option<u64>) -> Result<(), MediaError> {
-    match total_samples {
-        Some(total) if start_sample >= total => Err(MediaError::new(
-            ErrorCode::InvalidParameter,
-            format!("position is past the end of the track ({:.3} s)", total as f64 / STREAM_SAMPLE_RATE as f64),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// `End`, or `MediaTruncated` when the file ended before its declared length.
-pub fn end_event(total: u64, expected: Option<u64>) -> StreamEvent {
-    match expected {
-        Some(expected) if total < expected => StreamEvent::Error(MediaError::new(
-            ErrorCode::MediaTruncated,
-            format!("file ends after {total} of its declared {expected} frames (48 kHz)"),
-        )),
-        _ => StreamEvent::End { total_samples: total },
-    }
-}
-
-/// Spawns a named producer thread.
-pub fn spawn_named(path: &Path, kind: &str, f: impl FnOnce() + Send + 'static) -> Result<(), MediaError> {
-    let name = format!("{kind}-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(f)
-        .map(|_| ())
-        .map_err(|e| MediaError::new(ErrorCode::Internal, format!("cannot start producer thread: {e}")))
 }
 
 /// Decodes a whole file to 48 kHz interleaved f32 on the calling thread (tools and benches).

@@ -22,9 +22,9 @@ use stream_core::control::ErrorCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http::AppState;
+use crate::live::ingest::OggIngest;
 use crate::live::{IngestError, Scope, SHUTDOWN_END};
-use crate::live_ingest::OggIngest;
+use crate::transport::state::AppState;
 
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,7 +160,7 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         sock.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await?;
     }
     tracing::info!(stream = %stream.id, "Icecast source connected");
-    let _active = crate::metrics::ActiveStream::new(state.clone());
+    let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
     let mut shutdown = state.shutdown.subscribe();
     let mut shutting_down = false;
     let mut ingest = OggIngest::new();
@@ -242,8 +242,8 @@ async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> st
         return respond(&mut sock, "410 Gone", ErrorCode::StreamEnded, "the stream has ended").await;
     }
     sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/ogg\r\nCache-Control: no-store\r\n\r\n").await?;
-    let _active = crate::metrics::ActiveStream::new(state.clone());
-    let mut shutdown = crate::live::ShutdownWait::new(&state);
+    let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
+    let mut shutdown = crate::live::ShutdownWait::new(state.shutdown.subscribe());
     let mut started = false;
     let mut next_pos = 0u64;
     let mut burst = std::mem::take(&mut sub.burst).into_iter();
