@@ -527,7 +527,8 @@ async fn a_library_broadcast_is_the_track_sample_for_sample() {
         }
     }
     let first = first.expect("frames") as usize;
-    let mut reader = relay_server::media::decode::PcmReader::open(&media_dir().join("aurora-48k.flac"), 0).expect("open");
+    let mut reader =
+        relay_server::media::decode::PcmReader::open(&media_dir().join("aurora-48k.flac"), 0).expect("open");
     let mut reference = Vec::new();
     reader.read(first + 96_000, &mut reference).expect("read");
     let reference = &reference[2 * first..];

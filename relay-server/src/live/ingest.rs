@@ -1,15 +1,21 @@
-//! Ogg/Opus ingest (an Icecast source client's body): Ogg pages in, the producer's PCM out.
+//! Ingest: what a producer sends, checked and decoded to the PCM its pipeline takes.
 //!
+//! [`OggIngest`]: Ogg/Opus (an Icecast source client's body, or a `PUT`): Ogg pages in.
 //! The first packet must be an `OpusHead` (mono or stereo), the second `OpusTags`; audio
 //! packets are checked (TOC, duration) and decoded with libopus, the pre-skip dropped and the end
 //! trimmed to the last granule position, so listeners get exactly the source's samples.
+//!
+//! [`FrameIngest`]: the relay's own wire frames (a producer on `/ws`), PCM or Opus.
 
 use std::sync::Arc;
 
 use stream_core::control::ErrorCode;
 use stream_core::ogg::{opus_packet_samples, OggDemuxer, OggError, OpusHead};
+use stream_core::wire::{decode_pcm_into, Codec, FrameHeader, OpusPackets};
+use stream_core::STREAM_SAMPLE_RATE;
 
 use crate::live::{start_pipeline, IngestError, LiveRegistry, LiveStream, Producer};
+use crate::media::opus::{opus_decoder, MAX_FRAME_SAMPLES};
 
 /// Largest Opus packet accepted (RFC 6716 allows 1275 bytes per frame, 6 frames per packet).
 const MAX_OPUS_PACKET: usize = 8 * 1275;
@@ -51,7 +57,7 @@ impl OggIngest {
             producer: None,
             to_skip: 0,
             decoded: 0,
-            pcm: vec![0.0; 5760 * 2],
+            pcm: vec![0.0; MAX_FRAME_SAMPLES * 2],
             ended: false,
         }
     }
@@ -74,10 +80,7 @@ impl OggIngest {
                         if p.data.starts_with(b"OpusHead") { ErrorCode::UnsupportedFormat } else { ErrorCode::NotOgg };
                     IngestError::new(code, e.0)
                 })?;
-                let ch = if head.channels == 1 { opus::Channels::Mono } else { opus::Channels::Stereo };
-                self.decoder = Some(
-                    opus::Decoder::new(48_000, ch).map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?,
-                );
+                self.decoder = Some(opus_decoder(head.channels).map_err(|e| IngestError::new(e.code, e.message))?);
                 self.producer = Some(start_pipeline(live, stream.clone(), head.channels)?);
                 self.to_skip = head.pre_skip as u64;
                 self.head = Some(head);
@@ -148,5 +151,83 @@ impl OggIngest {
     /// Whether any audio format was seen (a producer pipeline runs).
     pub fn started(&self) -> bool {
         self.producer.is_some()
+    }
+}
+
+/// Producer frames over `/ws` (`publish`): each checked against the announced codec and
+/// channels and the position so far, and decoded to interleaved PCM.
+pub struct FrameIngest {
+    codec: Codec,
+    channels: u8,
+    expected: u64,
+    opus: Option<opus::Decoder>,
+    scratch: Vec<f32>,
+}
+
+impl FrameIngest {
+    /// For a publish of `codec` with `channels` channels (1 or 2).
+    pub fn new(codec: Codec, channels: u8) -> Result<Self, IngestError> {
+        let opus = match codec {
+            Codec::Opus => Some(opus_decoder(channels).map_err(|e| IngestError::new(e.code, e.message))?),
+            _ => None,
+        };
+        Ok(FrameIngest {
+            codec,
+            channels,
+            expected: 0,
+            opus,
+            scratch: vec![0.0; MAX_FRAME_SAMPLES * channels as usize],
+        })
+    }
+
+    /// Checks one producer frame and decodes it to interleaved PCM. A frame may start after the
+    /// expected position (the gap becomes silence, up to 1 s), never before.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<f32>, IngestError> {
+        let (codec, channels, expected, opus, scratch) =
+            (self.codec, self.channels, &mut self.expected, &mut self.opus, &mut self.scratch[..]);
+        let (h, payload) = FrameHeader::parse(bytes)
+            .map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
+        if h.codec != codec || h.channels != channels {
+            return Err(IngestError::new(
+                ErrorCode::CorruptAudio,
+                format!(
+                    "frame of {} with {} channels; the publish announced {} with {channels}",
+                    h.codec.name(),
+                    h.channels,
+                    codec.name()
+                ),
+            ));
+        }
+        if h.sample_pos < *expected {
+            return Err(IngestError::new(
+                ErrorCode::CorruptAudio,
+                format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected),
+            ));
+        }
+        let gap = h.sample_pos - *expected;
+        if gap > STREAM_SAMPLE_RATE as u64 {
+            return Err(IngestError::new(ErrorCode::CorruptAudio, format!("a gap of {gap} frames")));
+        }
+        let ch = channels as usize;
+        let mut out = vec![0f32; gap as usize * ch];
+        match codec {
+            Codec::PcmS16 | Codec::PcmF32 => {
+                let start = out.len();
+                out.resize(start + h.frame_count as usize * ch, 0.0);
+                decode_pcm_into(codec, payload, &mut out[start..]);
+            }
+            Codec::Opus => {
+                let dec = opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
+                for p in OpusPackets::new(payload) {
+                    let p = p.map_err(|e| IngestError::new(ErrorCode::CorruptAudio, e.to_string()))?;
+                    let n = dec.decode_float(p, scratch, false).map_err(|e| {
+                        IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}"))
+                    })?;
+                    out.extend_from_slice(&scratch[..n * ch]);
+                }
+            }
+        }
+        *expected = h.sample_pos + h.frame_count as u64;
+        Ok(out)
     }
 }

@@ -14,6 +14,7 @@
 //!   first gets the most recent burst (1 s) so its player starts at once.
 
 pub mod ingest;
+pub mod playout;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

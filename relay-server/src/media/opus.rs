@@ -54,6 +54,16 @@ impl OpusSettings {
     }
 }
 
+/// Most samples per channel one Opus packet decodes to (120 ms at 48 kHz, RFC 6716 §2).
+pub const MAX_FRAME_SAMPLES: usize = 5760;
+
+/// A libopus decoder at the stream rate for 1 or 2 channels (more decode as stereo).
+pub fn opus_decoder(channels: u8) -> Result<opus::Decoder, MediaError> {
+    let ch = if channels == 1 { Channels::Mono } else { Channels::Stereo };
+    opus::Decoder::new(stream_core::STREAM_SAMPLE_RATE, ch)
+        .map_err(|e| MediaError::new(ErrorCode::Internal, e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,3 +8,17 @@ pub mod icecast;
 pub mod metrics;
 pub mod state;
 pub mod ws;
+
+/// The host (and port) a request was sent to: the `Host` header, or the URI's authority
+/// (HTTP/2 requests carry it there).
+pub fn request_host(head: &actix_web::dev::RequestHead) -> Option<&str> {
+    head.headers
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| head.uri.authority().map(|a| a.as_str()))
+}
+
+/// The `Origin` header as the origin policy reads it ([`crate::origin::allowed`]).
+pub fn origin_of(value: Option<&actix_web::http::header::HeaderValue>) -> Option<&str> {
+    value.map(|v| v.to_str().unwrap_or(""))
+}

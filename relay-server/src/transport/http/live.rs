@@ -1,9 +1,8 @@
 //! HTTP side of live streams: creating them, renewing listen tokens, listening as Ogg/Opus,
-//! ingest by `PUT` from well-formed HTTP clients, and library broadcasts played out by the relay.
+//! ingest by `PUT` from well-formed HTTP clients, and streams the relay plays out itself.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
@@ -13,10 +12,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::live::ingest::OggIngest;
 use crate::live::{
-    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope,
-    LIVE_FRAME_FRAMES, SHUTDOWN_END,
+    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, SHUTDOWN_END,
 };
-use crate::media::decode::PcmReader;
 use crate::transport::error::ApiError;
 use crate::transport::state::AppState;
 
@@ -110,7 +107,13 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         stream.attach_producer();
         let producer = start_pipeline(&state.live, stream.clone(), 2)
             .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message))?;
-        broadcast(producer, paths, spec.looped, stream.id.clone(), state.shutdown.subscribe());
+        crate::live::playout::start_playout(
+            producer,
+            paths,
+            spec.looped,
+            stream.id.clone(),
+            state.shutdown.subscribe(),
+        );
     }
     let id = created.stream_id.clone();
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -124,70 +127,6 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         "ingest_port": state.ingest_port,
         "relay_sourced": relay_sourced,
     })))
-}
-
-/// The relay plays library tracks out in real time as the stream's producer.
-/// A server shutdown ends the stream normally where the audio sent so far ends.
-fn broadcast(
-    mut producer: crate::live::Producer,
-    paths: Vec<PathBuf>,
-    looped: bool,
-    id: String,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let spawned = std::thread::Builder::new().name(format!("broadcast-{id}")).spawn(move || {
-        let t0 = Instant::now();
-        let mut sent = 0u64;
-        loop {
-            for path in &paths {
-                let mut reader = match PcmReader::open(path, 0) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        producer.fail(&IngestError::new(e.code, e.message));
-                        return;
-                    }
-                };
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    let n = match reader.read(LIVE_FRAME_FRAMES, &mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) => {
-                            producer.fail(&IngestError::new(e.code, e.message));
-                            return;
-                        }
-                    };
-                    let stereo: Vec<f32> = match reader.channels {
-                        1 => buf.iter().flat_map(|&s| [s, s]).collect(),
-                        2 => buf.clone(),
-                        c => buf.chunks(c).flat_map(|f| [f[0], f[1]]).collect(),
-                    };
-                    // Real time: never more than 200 ms ahead of the clock.
-                    let due = Duration::from_secs_f64(sent as f64 / 48_000.0);
-                    let now = t0.elapsed();
-                    if due > now + Duration::from_millis(200) {
-                        std::thread::sleep(due - now - Duration::from_millis(200));
-                    }
-                    if *shutdown.borrow() {
-                        producer.end();
-                        return;
-                    }
-                    if producer.push(stereo).is_err() {
-                        return;
-                    }
-                    sent += n as u64;
-                }
-            }
-            if !looped {
-                break;
-            }
-        }
-        producer.end();
-    });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start a broadcast thread");
-    }
 }
 
 /// `POST /api/streams/{id}/listen_token`: a fresh listen token, for a holder of a valid one

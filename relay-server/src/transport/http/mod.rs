@@ -38,7 +38,11 @@ async fn not_found() -> HttpResponse {
 fn cors(state: web::Data<AppState>) -> Cors {
     Cors::default()
         .allowed_origin_fn(move |origin, head| {
-            crate::origin::allowed(Some(origin), crate::origin::request_host(head), &state.config.allow_origins)
+            crate::origin::allowed(
+                super::origin_of(Some(origin)),
+                super::request_host(head),
+                &state.config.allow_origins,
+            )
         })
         .allowed_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::OPTIONS])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::RANGE])

@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
-use stream_core::wire::{decode_pcm_into, Codec, FrameHeader, OpusPackets};
+use stream_core::wire::Codec;
 use stream_core::STREAM_SAMPLE_RATE;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hygiene::{shutdown_close, Guard, Tick};
+use crate::live::ingest::FrameIngest;
 use crate::live::{
     start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES, SHUTDOWN_END,
     SHUTDOWN_STREAM_END,
@@ -314,23 +315,16 @@ pub async fn publish(
             return Outcome::Continue;
         }
     };
-    let mut opus = if codec == Codec::Opus {
-        let ch = if channels == 1 { opus::Channels::Mono } else { opus::Channels::Stereo };
-        match opus::Decoder::new(48_000, ch) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                producer.fail(&IngestError::new(ErrorCode::Internal, e.to_string()));
-                return Outcome::Continue;
-            }
+    let mut frames = match FrameIngest::new(codec, channels) {
+        Ok(f) => f,
+        Err(e) => {
+            producer.fail(&e);
+            return Outcome::Continue;
         }
-    } else {
-        None
     };
     if !send(ws, &ServerMessage::PublishReady { stream_id: stream_id.clone(), channels }).await {
         return Outcome::Gone; // dropping the producer reports producer_lost
     }
-    let mut expected = 0u64;
-    let mut pcm = vec![0f32; 5760 * channels as usize];
     loop {
         // A producer's pace is checked against real time (producer_too_fast), not counted here.
         let m = tokio::select! {
@@ -413,8 +407,7 @@ pub async fn publish(
             }
             Some(Ok(AggregatedMessage::Binary(b))) => b,
         };
-        let r = ingest_frame(&bytes, codec, channels, &mut expected, &mut opus, &mut pcm)
-            .and_then(|samples| producer.push(samples));
+        let r = frames.push(&bytes).and_then(|samples| producer.push(samples));
         if let Err(e) = r {
             tracing::warn!(stream = %stream_id, error = %e, "producer refused");
             let _ = send(ws, &ServerMessage::error(0, e.code, e.message.clone())).await;
@@ -422,60 +415,4 @@ pub async fn publish(
             return close(CloseCode::Policy, e.code.as_str());
         }
     }
-}
-
-/// Checks one producer frame and decodes it to interleaved PCM. A frame may start after the
-/// expected position (the gap becomes silence, up to 1 s), never before.
-fn ingest_frame(
-    bytes: &[u8],
-    codec: Codec,
-    channels: u8,
-    expected: &mut u64,
-    opus: &mut Option<opus::Decoder>,
-    scratch: &mut [f32],
-) -> Result<Vec<f32>, IngestError> {
-    let (h, payload) =
-        FrameHeader::parse(bytes).map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
-    if h.codec != codec || h.channels != channels {
-        return Err(IngestError::new(
-            ErrorCode::CorruptAudio,
-            format!(
-                "frame of {} with {} channels; the publish announced {} with {channels}",
-                h.codec.name(),
-                h.channels,
-                codec.name()
-            ),
-        ));
-    }
-    if h.sample_pos < *expected {
-        return Err(IngestError::new(
-            ErrorCode::CorruptAudio,
-            format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected),
-        ));
-    }
-    let gap = h.sample_pos - *expected;
-    if gap > 48_000 {
-        return Err(IngestError::new(ErrorCode::CorruptAudio, format!("a gap of {gap} frames")));
-    }
-    let ch = channels as usize;
-    let mut out = vec![0f32; gap as usize * ch];
-    match codec {
-        Codec::PcmS16 | Codec::PcmF32 => {
-            let start = out.len();
-            out.resize(start + h.frame_count as usize * ch, 0.0);
-            decode_pcm_into(codec, payload, &mut out[start..]);
-        }
-        Codec::Opus => {
-            let dec = opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
-            for p in OpusPackets::new(payload) {
-                let p = p.map_err(|e| IngestError::new(ErrorCode::CorruptAudio, e.to_string()))?;
-                let n = dec.decode_float(p, scratch, false).map_err(|e| {
-                    IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}"))
-                })?;
-                out.extend_from_slice(&scratch[..n * ch]);
-            }
-        }
-    }
-    *expected = h.sample_pos + h.frame_count as u64;
-    Ok(out)
 }

@@ -21,7 +21,7 @@ pub async fn ws_route(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let origin = req.headers().get(actix_web::http::header::ORIGIN);
-    if !crate::origin::allowed(origin, crate::origin::request_host(req.head()), &state.config.allow_origins) {
+    if !crate::origin::allowed(super::origin_of(origin), super::request_host(req.head()), &state.config.allow_origins) {
         let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned()).unwrap_or_default();
         state.metrics.ws_origin_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%origin, "WebSocket upgrade refused: origin not allowed");
