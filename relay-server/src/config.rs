@@ -65,6 +65,10 @@ pub struct Config {
     /// How far a producer may run ahead of real time before it is refused, ms.
     #[arg(long, env = "RELAY_LIVE_MAX_AHEAD_MS", default_value_t = 3_000)]
     pub live_max_ahead_ms: u64,
+    /// How long a live listener (WebSocket, HTTP or the Icecast-compatible port) may leave a
+    /// frame unsent before it is dropped as too slow (`listener_too_slow`), ms.
+    #[arg(long, env = "RELAY_LIVE_SEND_TIMEOUT_MS", default_value_t = 3_000)]
+    pub live_send_timeout_ms: u64,
     /// Origins (`scheme://host:port`, exactly as browsers send the `Origin` header) whose pages
     /// may use the relay's HTTP API and WebSocket; `*` allows every origin. Repeat the option or
     /// separate origins with commas. Requests without an `Origin` header (relay-client, ffmpeg,
@@ -112,6 +116,7 @@ impl Config {
             create_per_minute: self.streams_per_minute,
             burst_ms: self.live_burst_ms,
             max_ahead: Duration::from_millis(self.live_max_ahead_ms),
+            send_timeout: Duration::from_millis(self.live_send_timeout_ms),
             linger: Duration::from_secs(self.live_linger_s),
             idle_timeout: Duration::from_secs(600),
         }

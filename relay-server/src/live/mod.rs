@@ -14,6 +14,7 @@
 //!   first gets the most recent burst (1 s) so its player starts at once.
 
 pub mod ingest;
+pub mod listen;
 pub mod playout;
 
 use std::collections::{HashMap, VecDeque};
@@ -337,6 +338,8 @@ pub struct LiveConfig {
     pub burst_ms: u32,
     /// How far a producer may run ahead of real time.
     pub max_ahead: Duration,
+    /// How long a listener may leave a frame unsent before it is dropped as too slow.
+    pub send_timeout: Duration,
     /// How long an ended stream keeps answering (so late listeners learn it ended).
     pub linger: Duration,
     /// How long a created stream waits for its producer.

@@ -223,8 +223,8 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
 /// A listener on this port: `GET /live/{id}.ogg?token=...`, answered like Icecast (HTTP/1.0,
 /// the body until the stream ends or the listener falls behind).
 async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> std::io::Result<()> {
-    use crate::live::{ogg_headers, ListenerGuard, LiveEvent};
-    use tokio::sync::broadcast::error::RecvError;
+    use crate::live::listen::OggListener;
+    use crate::live::ListenerGuard;
     let asked = std::time::Instant::now();
     let (p, query) = path.split_once('?').unwrap_or((&path, ""));
     let id = p.strip_prefix("/live/").unwrap_or(p).trim_end_matches(".ogg");
@@ -237,53 +237,23 @@ async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> st
         return respond(&mut sock, "503 Service Unavailable", ErrorCode::TooManyListeners, "the server is full").await;
     }
     let guard = ListenerGuard::new(state.live.clone(), stream.clone());
-    let mut sub = stream.subscribe();
+    let sub = stream.subscribe();
     if sub.over.is_some() {
         return respond(&mut sock, "410 Gone", ErrorCode::StreamEnded, "the stream has ended").await;
     }
     sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/ogg\r\nCache-Control: no-store\r\n\r\n").await?;
     let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
-    let mut shutdown = crate::live::ShutdownWait::new(state.shutdown.subscribe());
-    let mut started = false;
-    let mut next_pos = 0u64;
-    let mut burst = std::mem::take(&mut sub.burst).into_iter();
-    loop {
-        let frame = match burst.next() {
-            Some(f) => f,
-            None => match shutdown.recv(&mut sub.rx).await {
-                Some(Ok(LiveEvent::Frame(f))) if f.pos < next_pos => continue,
-                Some(Ok(LiveEvent::Frame(f))) => f,
-                // The EOS page went out with the last frame (or the stream failed, or the server
-                // shut down and the stream did not end in time: after whole pages).
-                None | Some(Ok(_)) | Some(Err(RecvError::Closed)) => break,
-                Some(Err(RecvError::Lagged(_))) => {
-                    guard.dropped_slow();
-                    break;
-                }
-            },
-        };
-        if !started {
-            let (channels, pre_skip) = guard.stream.format();
-            let head = ogg_headers(&guard.stream, channels, pre_skip, frame.ogg_seq);
-            if tokio::time::timeout(SEND_TIMEOUT, sock.write_all(&head)).await.map_or(true, |r| r.is_err()) {
-                break;
-            }
-            started = true;
-            state.live.ttfb.observe(asked.elapsed());
-        }
-        match tokio::time::timeout(SEND_TIMEOUT, sock.write_all(&frame.ogg)).await {
-            Ok(Ok(())) => guard.sent(frame.ogg.len()),
+    let mut listener = OggListener::new(state.live.clone(), guard, sub, state.shutdown.subscribe(), asked);
+    while let Some(bytes) = listener.next().await {
+        match tokio::time::timeout(state.live.config.send_timeout, sock.write_all(&bytes)).await {
+            Ok(Ok(())) => listener.sent(bytes.len()),
             Ok(Err(_)) => break,
             Err(_) => {
-                guard.dropped_slow(); // the listener stopped reading
+                listener.stalled();
                 break;
             }
         }
-        next_pos = frame.pos + frame.frames as u64;
     }
     let _ = sock.shutdown().await;
     Ok(())
 }
-
-/// How long one page may wait for a listener's socket before the listener counts as stalled.
-const SEND_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,19 +1,16 @@
 //! HTTP side of live streams: creating them, renewing listen tokens, listening as Ogg/Opus,
 //! ingest by `PUT` from well-formed HTTP clients, and streams the relay plays out itself.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use stream_core::control::ErrorCode;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::live::ingest::OggIngest;
-use crate::live::{
-    ogg_headers, start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, SHUTDOWN_END,
-};
+use crate::live::listen::OggListener;
+use crate::live::{start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, SHUTDOWN_END};
 use crate::transport::error::ApiError;
 use crate::transport::state::AppState;
 
@@ -173,63 +170,13 @@ pub async fn listen_ogg(
         };
         return Err(err(StatusCode::GONE, ErrorCode::StreamEnded, m));
     }
-    let live = state.live.clone();
     // Headers are sent with the first frame (the channel count is known once audio flows).
-    struct St {
-        rx: tokio::sync::broadcast::Receiver<LiveEvent>,
-        burst: std::vec::IntoIter<Arc<crate::live::LiveFrame>>,
-        guard: ListenerGuard,
-        started: bool,
-        next_pos: u64,
-        done: bool,
-        asked: Instant,
-        live: Arc<crate::live::LiveRegistry>,
-        shutdown: crate::live::ShutdownWait,
-        _active: crate::transport::metrics::ActiveStream,
-    }
-    let st = St {
-        shutdown: crate::live::ShutdownWait::new(state.shutdown.subscribe()),
-        _active: crate::transport::metrics::ActiveStream::new(state.metrics.clone()),
-        rx: sub.rx,
-        burst: std::mem::take(&mut sub.burst).into_iter(),
-        guard,
-        started: false,
-        next_pos: 0,
-        done: false,
-        asked,
-        live,
-    };
-    let body = futures_util::stream::unfold(st, |mut st| async move {
-        if st.done {
-            return None;
-        }
-        let frame = match st.burst.next() {
-            Some(f) => f,
-            None => loop {
-                match st.shutdown.recv(&mut st.rx).await {
-                    Some(Ok(LiveEvent::Frame(f))) if f.pos < st.next_pos => continue,
-                    Some(Ok(LiveEvent::Frame(f))) => break f,
-                    // The EOS page was the last frame (or the stream failed, or the server shut
-                    // down and the stream did not end in time: after whole pages).
-                    None | Some(Ok(_)) | Some(Err(RecvError::Closed)) => return None,
-                    Some(Err(RecvError::Lagged(_))) => {
-                        st.guard.dropped_slow();
-                        return None;
-                    }
-                }
-            },
-        };
-        let mut out = Vec::with_capacity(frame.ogg.len() + 200);
-        if !st.started {
-            let (channels, pre_skip) = st.guard.stream.format();
-            out.extend_from_slice(&ogg_headers(&st.guard.stream, channels, pre_skip, frame.ogg_seq));
-            st.started = true;
-            st.live.ttfb.observe(st.asked.elapsed());
-        }
-        out.extend_from_slice(&frame.ogg);
-        st.next_pos = frame.pos + frame.frames as u64;
-        st.guard.sent(frame.ogg.len());
-        Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), st))
+    let listener = OggListener::new(state.live.clone(), guard, sub, state.shutdown.subscribe(), asked);
+    let active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
+    let body = futures_util::stream::unfold((listener, active), |(mut listener, active)| async move {
+        let bytes = listener.next().await?;
+        listener.sent(bytes.len());
+        Some((Ok::<_, actix_web::Error>(bytes), (listener, active)))
     });
     Ok(HttpResponse::Ok().content_type("audio/ogg").insert_header(("Cache-Control", "no-store")).streaming(body))
 }

@@ -3,7 +3,7 @@
 //! ends (or the listener sends `stop`), so one socket can play library tracks and live streams.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, ServerMessage, StreamStart};
@@ -114,7 +114,7 @@ pub async fn listen(
             }
             started = true;
         }
-        match send_frame(ws, &guard, f, codec).await {
+        match send_frame(ws, &guard, f, codec, live.config.send_timeout).await {
             Sent::Ok => {}
             Sent::Gone => return Outcome::Gone,
             Sent::Stalled => return too_slow(ws, &guard, session, "the listener stopped taking audio".into()).await,
@@ -181,7 +181,7 @@ pub async fn listen(
                         if next_pos == 0 {
                             live.ttfb.observe(asked.elapsed());
                         }
-                        match send_frame(ws, &guard, &f, codec).await {
+                        match send_frame(ws, &guard, &f, codec, live.config.send_timeout).await {
                             Sent::Ok => {}
                             Sent::Gone => return Outcome::Gone,
                             Sent::Stalled => return too_slow(ws, &guard, session, "the listener stopped taking audio".into()).await,
@@ -225,23 +225,22 @@ async fn shutdown_end(ws: &mut Session, session: u32, next_pos: u64) -> Outcome 
     Outcome::Close(shutdown_close())
 }
 
-/// How long one frame may wait for room in a listener's send queue: a listener whose queue is
-/// full (32 frames, 6.4 s, already wait) and stays full this long is too slow.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
 enum Sent {
     Ok,
     Gone,
     Stalled,
 }
 
-async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec) -> Sent {
+/// Sends one frame. It may wait `timeout` (`--live-send-timeout-ms`) for room in the send
+/// queue: a listener whose queue is full (32 frames, 6.4 s, already wait) and stays full this
+/// long is too slow.
+async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec, timeout: Duration) -> Sent {
     let b = f.wire(codec).clone();
     let n = b.len();
     if n == 0 {
         return Sent::Ok;
     }
-    match tokio::time::timeout(SEND_TIMEOUT, ws.binary(b)).await {
+    match tokio::time::timeout(timeout, ws.binary(b)).await {
         Ok(Ok(())) => {
             guard.sent(n);
             Sent::Ok
