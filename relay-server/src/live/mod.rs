@@ -25,7 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use stream_core::control::{ErrorCode, OpusParams};
+use stream_core::ogg::{write_page, FLAG_BOS};
 use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader};
+use stream_core::STREAM_SAMPLE_RATE;
 use tokio::sync::broadcast;
 
 use crate::media::ogg::{opus_head, opus_tags};
@@ -850,7 +852,8 @@ impl Pipeline {
                 .ok_or("pcm frame")?;
         }
         let granule = if last { self.pre_skip as u64 + self.pos + real as u64 } else { self.pos + frames as u64 };
-        let ogg = ogg_page(&self.crc, self.stream.serial, self.page_seq, granule, last, &packets);
+        let flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
+        let ogg = stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, flags, &packets);
         let frame = LiveFrame {
             pos: self.pos,
             frames: real as u32,
@@ -879,21 +882,13 @@ impl Pipeline {
     }
 }
 
-/// One Ogg page holding `packets` (each under 255 x 255 bytes; ours are at most 4000).
-pub fn ogg_page(crc: &[u32; 256], serial: u32, seq: u32, granule: u64, eos: bool, packets: &[Vec<u8>]) -> Vec<u8> {
-    ogg_page_flags(crc, serial, seq, granule, if eos { stream_core::ogg::FLAG_EOS } else { 0 }, packets)
-}
-
-fn ogg_page_flags(crc: &[u32; 256], serial: u32, seq: u32, granule: u64, flags: u8, packets: &[Vec<u8>]) -> Vec<u8> {
-    stream_core::ogg::write_page(crc, serial, seq, granule, flags, packets)
-}
-
 /// The two header pages an Ogg listener gets before the shared pages, numbered so that they
 /// directly precede `first_seq` (the first shared page it will receive).
 pub fn ogg_headers(stream: &LiveStream, channels: u8, pre_skip: u32, first_seq: u32) -> Bytes {
     let crc = stream_core::ogg::crc_table();
     let seq0 = first_seq.saturating_sub(2);
-    let mut v = ogg_page_flags(&crc, stream.serial, seq0, 0, 0x02, &[opus_head(channels, pre_skip, 48_000)]);
-    v.extend(ogg_page_flags(&crc, stream.serial, seq0 + 1, 0, 0, &[opus_tags(&[("TITLE", &stream.id)])]));
+    let mut v =
+        write_page(&crc, stream.serial, seq0, 0, FLAG_BOS, &[opus_head(channels, pre_skip, STREAM_SAMPLE_RATE)]);
+    v.extend(write_page(&crc, stream.serial, seq0 + 1, 0, 0, &[opus_tags(&[("TITLE", &stream.id)])]));
     Bytes::from(v)
 }

@@ -2,10 +2,8 @@
 //! with granule positions counting decoded samples including the pre-skip and the last page's
 //! granule trimming the padding, so any player's decode is exactly the track.
 
-use std::io::Cursor;
-
 use bytes::Bytes;
-use ogg::writing::{PacketWriteEndInfo, PacketWriter};
+use stream_core::ogg::{crc_table, write_page, FLAG_BOS, FLAG_EOS};
 
 use super::opus::PACKET_FRAMES;
 use super::StreamEvent;
@@ -13,11 +11,22 @@ use super::StreamEvent;
 /// Packets per Ogg page (1 s): pages are flushed at least this often, so a player starts at once.
 const PACKETS_PER_PAGE: u64 = 50;
 
-/// Turns a stream's events into Ogg pages.
+/// Most lacing values of one page (RFC 3533): a page is ended before a packet would overflow it.
+const MAX_SEGMENTS: usize = 255;
+
+/// Turns a stream's events into Ogg pages (written with [`stream_core::ogg::write_page`], the
+/// one page writer of the project, the live streams' too).
 pub struct OggOpusWriter {
-    writer: PacketWriter<'static, Cursor<Vec<u8>>>,
+    crc: [u32; 256],
     serial: u32,
+    seq: u32,
     pre_skip: u32,
+    /// Packets of the page being filled, its lacing values, and the granule of its last packet.
+    page: Vec<Vec<u8>>,
+    segments: usize,
+    granule: u64,
+    /// Finished pages not yet taken.
+    out: Vec<u8>,
     held: Option<(u64, Vec<u8>)>,
     packets_written: u64,
 }
@@ -52,7 +61,7 @@ pub fn opus_tags(tags: &[(&str, &str)]) -> Vec<u8> {
 }
 
 impl OggOpusWriter {
-    /// Writes both headers, each ending its page.
+    /// Writes both headers, each on its own page.
     pub fn new(
         serial: u32,
         channels: u8,
@@ -60,18 +69,52 @@ impl OggOpusWriter {
         input_rate: u32,
         tags: &[(&str, &str)],
     ) -> std::io::Result<Self> {
-        let mut writer = PacketWriter::new(Cursor::new(Vec::new()));
-        writer.write_packet(opus_head(channels, pre_skip, input_rate), serial, PacketWriteEndInfo::EndPage, 0)?;
-        writer.write_packet(opus_tags(tags), serial, PacketWriteEndInfo::EndPage, 0)?;
-        Ok(OggOpusWriter { writer, serial, pre_skip, held: None, packets_written: 0 })
+        let crc = crc_table();
+        let mut out = write_page(&crc, serial, 0, 0, FLAG_BOS, &[opus_head(channels, pre_skip, input_rate)]);
+        out.extend(write_page(&crc, serial, 1, 0, 0, &[opus_tags(tags)]));
+        Ok(OggOpusWriter {
+            crc,
+            serial,
+            seq: 2,
+            pre_skip,
+            page: Vec::new(),
+            segments: 0,
+            granule: 0,
+            out,
+            held: None,
+            packets_written: 0,
+        })
     }
 
     /// Bytes of finished pages so far.
     pub fn take(&mut self) -> Bytes {
-        let cur = self.writer.inner_mut();
-        let v = std::mem::take(cur.get_mut());
-        cur.set_position(0);
-        Bytes::from(v)
+        Bytes::from(std::mem::take(&mut self.out))
+    }
+
+    /// Ends the page being filled (if it holds anything), with `flags`.
+    fn end_page(&mut self, flags: u8) {
+        if self.page.is_empty() && flags & FLAG_EOS == 0 {
+            return;
+        }
+        self.out.extend(write_page(&self.crc, self.serial, self.seq, self.granule, flags, &self.page));
+        self.seq += 1;
+        self.page.clear();
+        self.segments = 0;
+    }
+
+    /// Appends one packet whose decoded end is at `granule`; ends the page after it when
+    /// `flags` says so (or before it, when it would not fit).
+    fn write(&mut self, packet: Vec<u8>, granule: u64, end: Option<u8>) {
+        let segments = packet.len() / 255 + 1;
+        if self.segments + segments > MAX_SEGMENTS {
+            self.end_page(0);
+        }
+        self.segments += segments;
+        self.page.push(packet);
+        self.granule = granule;
+        if let Some(flags) = end {
+            self.end_page(flags);
+        }
     }
 
     /// Adds packets (global indices from `first`). The newest packet is held back until the
@@ -80,12 +123,8 @@ impl OggOpusWriter {
         for (i, p) in packets.into_iter().enumerate() {
             if let Some((g, held)) = self.held.replace((first + i as u64, p)) {
                 self.packets_written += 1;
-                let info = if self.packets_written % PACKETS_PER_PAGE == 0 {
-                    PacketWriteEndInfo::EndPage
-                } else {
-                    PacketWriteEndInfo::NormalPacket
-                };
-                self.writer.write_packet(held, self.serial, info, (g + 1) * PACKET_FRAMES)?;
+                let end = (self.packets_written % PACKETS_PER_PAGE == 0).then_some(0);
+                self.write(held, (g + 1) * PACKET_FRAMES, end);
             }
         }
         Ok(())
@@ -94,21 +133,19 @@ impl OggOpusWriter {
     /// Ends the stream after `total_samples` decoded frames (after pre-skip).
     pub fn finish(&mut self, total_samples: u64) -> std::io::Result<()> {
         let granule = self.pre_skip as u64 + total_samples;
-        match self.held.take() {
-            Some((_, p)) => self.writer.write_packet(p, self.serial, PacketWriteEndInfo::EndStream, granule),
-            None => Ok(()),
+        if let Some((_, p)) = self.held.take() {
+            self.write(p, granule, Some(FLAG_EOS));
         }
+        Ok(())
     }
 
     /// Ends the stream early (a server shutdown) after the packets written so far: the held
     /// packet goes out on a last page with the EOS flag.
     pub fn finish_here(&mut self) -> std::io::Result<()> {
-        match self.held.take() {
-            Some((g, p)) => {
-                self.writer.write_packet(p, self.serial, PacketWriteEndInfo::EndStream, (g + 1) * PACKET_FRAMES)
-            }
-            None => Ok(()),
+        if let Some((g, p)) = self.held.take() {
+            self.write(p, (g + 1) * PACKET_FRAMES, Some(FLAG_EOS));
         }
+        Ok(())
     }
 
     /// Feeds one event; returns whether the stream is over.
