@@ -177,6 +177,37 @@ pub struct OpusParams {
     pub complexity: Option<u8>,
 }
 
+impl OpusParams {
+    /// The one check of a client's Opus request, from a `play` message or a query string
+    /// (`profile`, `bitrate`, `complexity`): `invalid_parameter` for anything out of range.
+    pub fn from_parts(
+        profile: Option<&str>,
+        bitrate: Option<u64>,
+        complexity: Option<u64>,
+    ) -> Result<Self, ProtocolError> {
+        let invalid = |msg: String| ProtocolError::new(ErrorCode::InvalidParameter, msg);
+        let mut p = OpusParams::default();
+        match profile {
+            None | Some("music") => {}
+            Some("voice") => p.voice = true,
+            Some(other) => return Err(invalid(format!("profile must be \"music\" or \"voice\", got \"{other}\""))),
+        }
+        if let Some(b) = bitrate {
+            if !(MIN_OPUS_BITRATE as u64..=MAX_OPUS_BITRATE as u64).contains(&b) {
+                return Err(invalid(format!("bitrate must be from {MIN_OPUS_BITRATE} to {MAX_OPUS_BITRATE}, got {b}")));
+            }
+            p.bitrate = Some(b as u32);
+        }
+        if let Some(c) = complexity {
+            if c > 10 {
+                return Err(invalid(format!("complexity must be from 0 to 10, got {c}")));
+            }
+            p.complexity = Some(c as u8);
+        }
+        Ok(p)
+    }
+}
+
 /// Lowest and highest Opus bitrates accepted (libopus's own limits).
 pub const MIN_OPUS_BITRATE: u32 = 6_000;
 pub const MAX_OPUS_BITRATE: u32 = 510_000;
@@ -355,33 +386,16 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             }
             let position_s = position(data, false)?;
             let codec = codec_field(data)?;
-            let mut opus = OpusParams::default();
-            match data.get("profile") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(p)) if p == "music" => {}
-                Some(Value::String(p)) if p == "voice" => opus.voice = true,
+            let profile = match data.get("profile") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) => Some(p.as_str()),
                 Some(_) => return Err(invalid("profile must be \"music\" or \"voice\"".into())),
-            }
-            match data.get("bitrate") {
-                None | Some(Value::Null) => {}
-                Some(v) => match v.as_u64() {
-                    Some(b) if (MIN_OPUS_BITRATE as u64..=MAX_OPUS_BITRATE as u64).contains(&b) => {
-                        opus.bitrate = Some(b as u32)
-                    }
-                    _ => {
-                        return Err(invalid(format!(
-                            "bitrate must be an integer from {MIN_OPUS_BITRATE} to {MAX_OPUS_BITRATE}, got {v}"
-                        )))
-                    }
-                },
-            }
-            match data.get("complexity") {
-                None | Some(Value::Null) => {}
-                Some(v) => match v.as_u64() {
-                    Some(c) if c <= 10 => opus.complexity = Some(c as u8),
-                    _ => return Err(invalid(format!("complexity must be an integer from 0 to 10, got {v}"))),
-                },
-            }
+            };
+            let integer = |key: &str| match data.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| invalid(format!("{key} must be an integer, got {v}"))),
+            };
+            let opus = OpusParams::from_parts(profile, integer("bitrate")?, integer("complexity")?)?;
             let start_sample = optional_u64(data, "start_sample", u64::MAX)?;
             let queue = match data.get("queue") {
                 None | Some(Value::Null) => false,

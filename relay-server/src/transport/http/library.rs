@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use stream_core::control::{ErrorCode, OpusParams, MAX_OPUS_BITRATE, MIN_OPUS_BITRATE};
+use stream_core::control::{ErrorCode, OpusParams};
 use stream_core::STREAM_SAMPLE_RATE;
 
 use crate::library::opus_job::{start_opus, OpusSource, CHUNK_PACKETS};
@@ -95,8 +95,8 @@ pub(super) async fn original(state: web::Data<AppState>, id: web::Path<String>) 
 
 #[derive(Deserialize)]
 pub(super) struct OggQuery {
-    bitrate: Option<u32>,
-    complexity: Option<u8>,
+    bitrate: Option<u64>,
+    complexity: Option<u64>,
     profile: Option<String>,
 }
 
@@ -110,24 +110,7 @@ pub(super) async fn stream_ogg(
     let t = find(&state, &id)?;
     playable(t)?;
     let bad = |error: String| ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::InvalidParameter, error };
-    let mut params = OpusParams::default();
-    match q.profile.as_deref() {
-        None | Some("music") => {}
-        Some("voice") => params.voice = true,
-        Some(_) => return Err(bad("profile must be music or voice".into())),
-    }
-    if let Some(b) = q.bitrate {
-        if !(MIN_OPUS_BITRATE..=MAX_OPUS_BITRATE).contains(&b) {
-            return Err(bad(format!("bitrate must be from {MIN_OPUS_BITRATE} to {MAX_OPUS_BITRATE}")));
-        }
-        params.bitrate = Some(b);
-    }
-    if let Some(c) = q.complexity {
-        if c > 10 {
-            return Err(bad("complexity must be from 0 to 10".into()));
-        }
-        params.complexity = Some(c);
-    }
+    let params = OpusParams::from_parts(q.profile.as_deref(), q.bitrate, q.complexity).map_err(|e| bad(e.message))?;
     let settings = OpusSettings::resolve(&params, t.channels);
     let src = OpusSource { path: t.path.clone(), track_id: t.id.clone(), settings, cache: state.cache.clone() };
     let job = web::block(move || start_opus(src, 0, 16))
