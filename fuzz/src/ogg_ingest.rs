@@ -8,6 +8,7 @@
 //! bytes than went in; `OpusHead::parse` only accepts mono or stereo; `opus_packet_samples`
 //! stays within 120..=5760 (2.5 ms to 120 ms, RFC 6716 3.2.5).
 
+use stream_core::control::ErrorCode;
 use stream_core::ogg::{opus_packet_samples, OggDemuxer, OpusHead};
 
 /// The relay's packet limit, `MAX_OPUS_PACKET` of `relay_server::live::ingest` (RFC 6716: 1275
@@ -37,7 +38,7 @@ pub fn run(data: &[u8]) {
         let (piece, tail) = rest.split_at(take);
         rest = tail;
         if let Err(e) = demux.push(piece) {
-            assert!(matches!(e.code(), "not_ogg" | "corrupt_ogg" | "packet_too_large"), "{e:?}");
+            assert!(matches!(e.code(), ErrorCode::NotOgg | ErrorCode::CorruptAudio), "{e:?}");
             assert!(!e.to_string().is_empty());
             break; // the ingest fails the stream: a spent demuxer is never pushed again
         }

@@ -20,7 +20,7 @@ pub fn run(data: &[u8]) {
     match FrameHeader::parse(data) {
         Ok((h, payload)) => check_frame(data, h, payload, &mut out),
         Err(e) => {
-            assert_eq!(e.code(), "bad_frame");
+            assert_eq!(e.code(), stream_core::control::ErrorCode::CorruptAudio);
             assert!(!e.to_string().is_empty());
         }
     }

@@ -77,6 +77,10 @@ pub enum ErrorCode {
     ServerShutdown,
     /// The connection sent more messages per second than the server takes (`--max-messages-per-s`).
     TooManyMessages,
+    /// No such HTTP route or resource.
+    NotFound,
+    /// The route exists, but not for this HTTP method.
+    MethodNotAllowed,
 }
 
 impl ErrorCode {
@@ -112,7 +116,95 @@ impl ErrorCode {
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::ServerShutdown => "server_shutdown",
             ErrorCode::TooManyMessages => "too_many_messages",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
+    }
+
+    /// The HTTP status of a refusal with this code: the one table every HTTP answer (the main
+    /// port's and the Icecast-compatible port's) takes its status from.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            MalformedMessage
+            | UnknownMessage
+            | InvalidParameter
+            | BinaryNotExpected
+            | UnsupportedCodec
+            | NotPlaying
+            | UnknownSession
+            | UnsupportedSampleRate
+            | NotOgg
+            | CorruptAudio
+            | ProducerTooFast
+            | ProducerLost
+            | ListenerTooSlow => 400,
+            Unauthorized => 401,
+            OriginNotAllowed | LiveDisabled => 403,
+            UnknownTrack | NotFound => 404,
+            MethodNotAllowed => 405,
+            StreamBusy => 409,
+            StreamEnded => 410,
+            MessageTooLarge => 413,
+            UnsupportedFormat | DecodeError | MediaTruncated => 422,
+            RateLimited | TooManyMessages => 429,
+            Internal => 500,
+            TooManyStreams | TooManyListeners | ServerShutdown => 503,
+        }
+    }
+
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 31] = [
+        ErrorCode::MalformedMessage,
+        ErrorCode::UnknownMessage,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::InvalidParameter,
+        ErrorCode::BinaryNotExpected,
+        ErrorCode::UnknownTrack,
+        ErrorCode::UnsupportedCodec,
+        ErrorCode::UnsupportedFormat,
+        ErrorCode::DecodeError,
+        ErrorCode::MediaTruncated,
+        ErrorCode::NotPlaying,
+        ErrorCode::UnknownSession,
+        ErrorCode::Internal,
+        ErrorCode::Unauthorized,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyStreams,
+        ErrorCode::TooManyListeners,
+        ErrorCode::StreamBusy,
+        ErrorCode::StreamEnded,
+        ErrorCode::LiveDisabled,
+        ErrorCode::ProducerLost,
+        ErrorCode::ProducerTooFast,
+        ErrorCode::ListenerTooSlow,
+        ErrorCode::UnsupportedSampleRate,
+        ErrorCode::NotOgg,
+        ErrorCode::CorruptAudio,
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::ServerShutdown,
+        ErrorCode::TooManyMessages,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+    ];
+}
+
+/// The reason phrase of the statuses [`ErrorCode::http_status`] uses (RFC 9110 §15).
+pub fn http_reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
     }
 }
 
@@ -480,6 +572,25 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code: unique on the wire, serialized as it is documented, with a status from the
+    /// one table, and one row in docs/wire.md's table saying that status.
+    #[test]
+    fn every_error_code_has_one_http_status_and_its_row_in_the_docs() {
+        let docs = include_str!("../../docs/wire.md");
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{} twice", c.as_str());
+            assert_eq!(serde_json::to_value(c).expect("json"), c.as_str());
+            let status = c.http_status();
+            assert!((400..600).contains(&status) && http_reason(status) != "Error", "{c:?}: {status}");
+            let row = format!("| `{}` | {status} |", c.as_str());
+            assert!(docs.contains(&row), "docs/wire.md has no row {row}");
+        }
+        // A new variant must join ALL: the docs table has exactly one row per code.
+        let table = docs.split("### Error codes").nth(1).expect("the table").split("\n\n").nth(2).expect("rows");
+        assert_eq!(table.lines().filter(|l| l.starts_with("| `")).count(), ErrorCode::ALL.len());
+    }
 
     #[test]
     fn parses_play_with_defaults_and_fields() {

@@ -7,6 +7,8 @@
 //! followed (the first one to begin); pages of other streams are skipped, and a new stream may
 //! begin after the current one ended (a chained stream, as a source client restarting).
 
+use crate::control::ErrorCode;
+
 /// Largest possible Ogg page: 27-byte header, 255 lacing values, 255 segments of 255 bytes.
 pub const MAX_PAGE_BYTES: usize = 27 + 255 + 255 * 255;
 
@@ -34,11 +36,12 @@ pub enum OggError {
 
 impl OggError {
     /// Stable code for errors on the wire.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            OggError::NotOgg | OggError::BadVersion(_) => "not_ogg",
-            OggError::BadChecksum { .. } | OggError::BrokenPacket { .. } => "corrupt_ogg",
-            OggError::PacketTooLarge { .. } => "packet_too_large",
+            OggError::NotOgg | OggError::BadVersion(_) => ErrorCode::NotOgg,
+            OggError::BadChecksum { .. } | OggError::BrokenPacket { .. } | OggError::PacketTooLarge { .. } => {
+                ErrorCode::CorruptAudio
+            }
         }
     }
 }
@@ -395,14 +398,14 @@ mod tests {
     #[test]
     fn bad_input_gets_its_code() {
         let mut d = OggDemuxer::new(4096);
-        assert_eq!(d.push(b"ID3\x04 not an ogg stream").map_err(|e| e.code()), Err("not_ogg"));
+        assert_eq!(d.push(b"ID3\x04 not an ogg stream").map_err(|e| e.code()), Err(ErrorCode::NotOgg));
         let mut p = page(FLAG_BOS, 0, 1, 0, &[&head()]);
         p[40] ^= 0xff;
-        assert_eq!(OggDemuxer::new(4096).push(&p).map_err(|e| e.code()), Err("corrupt_ogg"));
+        assert_eq!(OggDemuxer::new(4096).push(&p).map_err(|e| e.code()), Err(ErrorCode::CorruptAudio));
         let p = page(FLAG_BOS, 0, 1, 0, &[&[0u8; 3000]]);
-        assert_eq!(OggDemuxer::new(1000).push(&p).map_err(|e| e.code()), Err("packet_too_large"));
+        assert_eq!(OggDemuxer::new(1000).push(&p).map_err(|e| e.code()), Err(ErrorCode::CorruptAudio));
         let p = page(FLAG_BOS | FLAG_CONTINUED, 0, 1, 0, &[b"x"]);
-        assert_eq!(OggDemuxer::new(1000).push(&p).map_err(|e| e.code()), Err("corrupt_ogg"));
+        assert_eq!(OggDemuxer::new(1000).push(&p).map_err(|e| e.code()), Err(ErrorCode::CorruptAudio));
         assert!(OpusHead::parse(b"OpusHead\x01\x06\0\0\0\0\0\0\0\0\x01").is_err(), "surround refused");
     }
 

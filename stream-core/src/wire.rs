@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+use crate::control::ErrorCode;
+
 /// First byte of every frame: the version of this layout.
 pub const WIRE_VERSION: u8 = 1;
 /// Size of the fixed header in bytes.
@@ -128,8 +130,8 @@ pub enum WireError {
 
 impl WireError {
     /// Stable error code, as used in `audio_stream_error`.
-    pub fn code(&self) -> &'static str {
-        "bad_frame"
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::CorruptAudio
     }
 }
 

@@ -21,11 +21,7 @@ use crate::media::opus::{opus_decoder, MAX_FRAME_SAMPLES};
 const MAX_OPUS_PACKET: usize = 8 * 1275;
 
 fn ogg_error(e: OggError) -> IngestError {
-    let code = match e {
-        OggError::NotOgg | OggError::BadVersion(_) => ErrorCode::NotOgg,
-        _ => ErrorCode::CorruptAudio,
-    };
-    IngestError::new(code, e.to_string())
+    IngestError::new(e.code(), e.to_string())
 }
 
 /// The state of one ingest body.

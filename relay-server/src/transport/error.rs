@@ -14,6 +14,14 @@ pub struct ApiError {
     pub error: String,
 }
 
+impl ApiError {
+    /// A refusal with `code`; its status comes from the one table, [`ErrorCode::http_status`].
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError { status, code, error: error.into() }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.error)

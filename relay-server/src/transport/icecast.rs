@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use stream_core::control::ErrorCode;
+use stream_core::control::{http_reason, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -86,9 +86,12 @@ fn parse_head(text: &str) -> Option<Head> {
     Some(head)
 }
 
-async fn respond(sock: &mut TcpStream, status: &str, code: ErrorCode, message: &str) -> std::io::Result<()> {
+/// A refusal: the status of `code` from the one table ([`ErrorCode::http_status`]) and the
+/// JSON body every HTTP refusal has.
+async fn respond(sock: &mut TcpStream, code: ErrorCode, message: &str) -> std::io::Result<()> {
     let body = serde_json::json!({ "code": code.as_str(), "error": message }).to_string();
-    reply(sock, status, &body).await
+    let status = code.http_status();
+    reply(sock, &format!("{status} {}", http_reason(status)), &body).await
 }
 
 async fn reply(sock: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
@@ -124,10 +127,10 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
     let Some(head_end) = head_end else {
-        return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "no complete request head").await;
+        return respond(&mut sock, ErrorCode::MalformedMessage, "no complete request head").await;
     };
     let Some(head) = std::str::from_utf8(&buf[..head_end]).ok().and_then(parse_head) else {
-        return respond(&mut sock, "400 Bad Request", ErrorCode::MalformedMessage, "malformed request head").await;
+        return respond(&mut sock, ErrorCode::MalformedMessage, "malformed request head").await;
     };
     if head.method == "GET" {
         // A task of its own: this one's state (head buffers) is freed for the stream's duration.
@@ -136,23 +139,16 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         return Ok(());
     }
     if head.method != "PUT" && head.method != "SOURCE" {
-        return respond(&mut sock, "405 Method Not Allowed", ErrorCode::InvalidParameter, "use PUT /live/{stream_id}")
-            .await;
+        return respond(&mut sock, ErrorCode::MethodNotAllowed, "use PUT /live/{stream_id}").await;
     }
     let id = head.path.strip_prefix("/live/").unwrap_or(head.path.trim_start_matches('/'));
     let id = id.split('?').next().unwrap_or_default();
     let stream = match state.live.authorize(id, head.password.as_deref(), Scope::Publish) {
         Ok(s) => s,
-        Err(e) => return respond(&mut sock, "401 Unauthorized", ErrorCode::Unauthorized, &e.message()).await,
+        Err(e) => return respond(&mut sock, ErrorCode::Unauthorized, &e.message()).await,
     };
     if !stream.attach_producer() {
-        return respond(
-            &mut sock,
-            "409 Conflict",
-            ErrorCode::StreamBusy,
-            "the stream already has a producer, or has ended",
-        )
-        .await;
+        return respond(&mut sock, ErrorCode::StreamBusy, "the stream already has a producer, or has ended").await;
     }
     if head.expect_continue {
         sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
@@ -199,8 +195,7 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
                 // A client that waits for a final answer (Expect: 100-continue) gets the reason;
                 // an Icecast source, answered at the start, sees its connection close.
                 if head.expect_continue {
-                    let _ =
-                        respond(&mut sock, "503 Service Unavailable", ErrorCode::ServerShutdown, SHUTDOWN_END).await;
+                    let _ = respond(&mut sock, ErrorCode::ServerShutdown, SHUTDOWN_END).await;
                 } else {
                     let _ = sock.shutdown().await;
                 }
@@ -215,7 +210,7 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         Err(e) => {
             tracing::warn!(stream = %stream.id, error = %e, "Icecast source refused");
             ingest.finish(&stream, Some(&e));
-            respond(&mut sock, "400 Bad Request", e.code, &e.message).await
+            respond(&mut sock, e.code, &e.message).await
         }
     }
 }
@@ -231,15 +226,15 @@ async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> st
     let token = query.split('&').find_map(|kv| kv.strip_prefix("token="));
     let stream = match state.live.authorize(id, token, Scope::Listen) {
         Ok(s) => s,
-        Err(e) => return respond(&mut sock, "401 Unauthorized", ErrorCode::Unauthorized, &e.message()).await,
+        Err(e) => return respond(&mut sock, ErrorCode::Unauthorized, &e.message()).await,
     };
     if !state.live.admit_listener() {
-        return respond(&mut sock, "503 Service Unavailable", ErrorCode::TooManyListeners, "the server is full").await;
+        return respond(&mut sock, ErrorCode::TooManyListeners, "the server is full").await;
     }
     let guard = ListenerGuard::new(state.live.clone(), stream.clone());
     let sub = stream.subscribe();
     if sub.over.is_some() {
-        return respond(&mut sock, "410 Gone", ErrorCode::StreamEnded, "the stream has ended").await;
+        return respond(&mut sock, ErrorCode::StreamEnded, "the stream has ended").await;
     }
     sock.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: audio/ogg\r\nCache-Control: no-store\r\n\r\n").await?;
     let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());

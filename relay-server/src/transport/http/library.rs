@@ -2,7 +2,6 @@
 //! streamed Ogg Opus response.
 
 use actix_files::NamedFile;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -21,22 +20,17 @@ pub(super) async fn tracks(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a TrackInfo, ApiError> {
-    state.library.get(id).ok_or_else(|| ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: ErrorCode::UnknownTrack,
-        error: "no track with that id".into(),
-    })
+    state.library.get(id).ok_or_else(|| ApiError::new(ErrorCode::UnknownTrack, "no track with that id"))
 }
 
 fn playable(t: &TrackInfo) -> Result<(), ApiError> {
     if t.playable {
         return Ok(());
     }
-    Err(ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: t.error_code.unwrap_or(ErrorCode::UnsupportedFormat),
-        error: format!("track cannot be played: {}", t.error.clone().unwrap_or_default()),
-    })
+    Err(ApiError::new(
+        t.error_code.unwrap_or(ErrorCode::UnsupportedFormat),
+        format!("track cannot be played: {}", t.error.clone().unwrap_or_default()),
+    ))
 }
 
 /// How a track is cut for streaming and caching.
@@ -80,17 +74,14 @@ pub(super) async fn original(state: web::Data<AppState>, id: web::Path<String>) 
         _ => false,
     };
     if !inside {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: ErrorCode::UnknownTrack,
-            error: "file unavailable: it is no longer inside the media folder".into(),
-        });
+        return Err(ApiError::new(
+            ErrorCode::UnknownTrack,
+            "file unavailable: it is no longer inside the media folder",
+        ));
     }
-    NamedFile::open_async(&t.path).await.map_err(|e| ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: ErrorCode::UnknownTrack,
-        error: format!("file unavailable: {e}"),
-    })
+    NamedFile::open_async(&t.path)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::UnknownTrack, format!("file unavailable: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -109,18 +100,14 @@ pub(super) async fn stream_ogg(
 ) -> Result<HttpResponse, ApiError> {
     let t = find(&state, &id)?;
     playable(t)?;
-    let bad = |error: String| ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::InvalidParameter, error };
+    let bad = |error: String| ApiError::new(ErrorCode::InvalidParameter, error);
     let params = OpusParams::from_parts(q.profile.as_deref(), q.bitrate, q.complexity).map_err(|e| bad(e.message))?;
     let settings = OpusSettings::resolve(&params, t.channels);
     let src = OpusSource { path: t.path.clone(), track_id: t.id.clone(), settings, cache: state.cache.clone() };
     let job = web::block(move || start_opus(src, 0, 16))
         .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: ErrorCode::Internal,
-            error: e.to_string(),
-        })?
-        .map_err(|e| ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: e.code, error: e.message })?;
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(e.code, e.message))?;
     let mut tags: Vec<(&str, &str)> = vec![("TITLE", t.title.as_str())];
     if let Some(a) = &t.artist {
         tags.push(("ARTIST", a));
@@ -129,12 +116,8 @@ pub(super) async fn stream_ogg(
         tags.push(("ALBUM", a));
     }
     let serial = u32::from_str_radix(&t.id[1..9], 16).unwrap_or(1);
-    let mut writer =
-        OggOpusWriter::new(serial, settings.channels, job.pre_skip, t.sample_rate, &tags).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: ErrorCode::Internal,
-            error: e.to_string(),
-        })?;
+    let mut writer = OggOpusWriter::new(serial, settings.channels, job.pre_skip, t.sample_rate, &tags)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let head = writer.take();
     state.metrics.ogg_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     struct St {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use stream_core::control::ErrorCode;
@@ -14,12 +14,8 @@ use crate::live::{start_pipeline, AuthError, CreateError, IngestError, ListenerG
 use crate::transport::error::ApiError;
 use crate::transport::state::AppState;
 
-fn err(status: StatusCode, code: ErrorCode, error: impl Into<String>) -> ApiError {
-    ApiError { status, code, error: error.into() }
-}
-
 fn unauthorized(e: AuthError) -> ApiError {
-    err(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, e.message())
+    ApiError::new(ErrorCode::Unauthorized, e.message())
 }
 
 /// The bearer token of a request, if any.
@@ -36,11 +32,7 @@ fn same(a: &str, b: &str) -> bool {
 /// Checks the server key; counts failures.
 fn check_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let Some(key) = state.live.config.api_key.as_deref() else {
-        return Err(err(
-            StatusCode::FORBIDDEN,
-            ErrorCode::LiveDisabled,
-            "live streaming is off: start the relay with --api-key",
-        ));
+        return Err(ApiError::new(ErrorCode::LiveDisabled, "live streaming is off: start the relay with --api-key"));
     };
     match bearer(req) {
         Some(t) if same(t, key) => Ok(()),
@@ -72,38 +64,35 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         CreateBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| err(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter, format!("bad body: {e}")))?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, format!("bad body: {e}")))?
     };
     if spec.tracks.len() > 1000 {
-        return Err(err(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter, "at most 1000 tracks"));
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "at most 1000 tracks"));
     }
     let mut paths = Vec::new();
     for id in &spec.tracks {
-        let t =
-            state.library.get(id).filter(|t| t.playable).ok_or_else(|| {
-                err(StatusCode::NOT_FOUND, ErrorCode::UnknownTrack, format!("no playable track {id:?}"))
-            })?;
+        let t = state
+            .library
+            .get(id)
+            .filter(|t| t.playable)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownTrack, format!("no playable track {id:?}")))?;
         paths.push(t.path.clone());
     }
     let ip = req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let (stream, created) = state.live.create(ip).map_err(|e| match e {
-        CreateError::RateLimited { retry_after_s } => err(
-            StatusCode::TOO_MANY_REQUESTS,
+        CreateError::RateLimited { retry_after_s } => ApiError::new(
             ErrorCode::RateLimited,
             format!("too many streams created from this address; retry in {retry_after_s} s"),
         ),
-        CreateError::TooManyStreams { max } => err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TooManyStreams,
-            format!("the server holds its maximum of {max} streams"),
-        ),
-        CreateError::Internal(m) => err(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, m),
+        CreateError::TooManyStreams { max } => {
+            ApiError::new(ErrorCode::TooManyStreams, format!("the server holds its maximum of {max} streams"))
+        }
+        CreateError::Internal(m) => ApiError::new(ErrorCode::Internal, m),
     })?;
     let relay_sourced = !paths.is_empty();
     if relay_sourced {
         stream.attach_producer();
-        let producer = start_pipeline(&state.live, stream.clone(), 2)
-            .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message))?;
+        let producer = start_pipeline(&state.live, stream.clone(), 2).map_err(|e| ApiError::new(e.code, e.message))?;
         crate::live::playout::start_playout(
             producer,
             paths,
@@ -155,11 +144,7 @@ pub async fn listen_ogg(
     let id = name.strip_suffix(".ogg").unwrap_or(&name);
     let stream = state.live.authorize(id, q.token.as_deref(), Scope::Listen).map_err(unauthorized)?;
     if !state.live.admit_listener() {
-        return Err(err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TooManyListeners,
-            "the server holds its maximum of listeners",
-        ));
+        return Err(ApiError::new(ErrorCode::TooManyListeners, "the server holds its maximum of listeners"));
     }
     let guard = ListenerGuard::new(state.live.clone(), stream.clone());
     let mut sub = stream.subscribe();
@@ -168,7 +153,7 @@ pub async fn listen_ogg(
             LiveEvent::Error { message, .. } => message,
             _ => "the stream has ended".into(),
         };
-        return Err(err(StatusCode::GONE, ErrorCode::StreamEnded, m));
+        return Err(ApiError::new(ErrorCode::StreamEnded, m));
     }
     // Headers are sent with the first frame (the channel count is known once audio flows).
     let listener = OggListener::new(state.live.clone(), guard, sub, state.shutdown.subscribe(), asked);
@@ -193,11 +178,7 @@ pub async fn put_ingest(
     let token = bearer(&req).map(str::to_owned).or_else(|| basic_password(&req));
     let stream = state.live.authorize(&id, token.as_deref(), Scope::Publish).map_err(unauthorized)?;
     if !stream.attach_producer() {
-        return Err(err(
-            StatusCode::CONFLICT,
-            ErrorCode::StreamBusy,
-            "the stream already has a producer, or has ended",
-        ));
+        return Err(ApiError::new(ErrorCode::StreamBusy, "the stream already has a producer, or has ended"));
     }
     let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
     let mut ingest = OggIngest::new();
@@ -210,7 +191,7 @@ pub async fn put_ingest(
                 // The stream ends where its audio does; the producer is told.
                 ingest.end_here();
                 ingest.finish(&stream, None);
-                return Err(err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerShutdown, SHUTDOWN_END));
+                return Err(ApiError::new(ErrorCode::ServerShutdown, SHUTDOWN_END));
             }
         };
         let chunk = match chunk {
@@ -229,7 +210,7 @@ pub async fn put_ingest(
     let ended = ingest.ended();
     ingest.finish(&stream, failure.as_ref());
     match failure {
-        Some(e) => Err(err(StatusCode::BAD_REQUEST, e.code, e.message)),
+        Some(e) => Err(ApiError::new(e.code, e.message)),
         None => {
             Ok(HttpResponse::Ok().json(serde_json::json!({ "status": if ended { "ended" } else { "disconnected" } })))
         }
@@ -242,9 +223,4 @@ fn basic_password(req: &HttpRequest) -> Option<String> {
     let b64 = v.strip_prefix("Basic ")?;
     let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
     String::from_utf8(raw).ok()?.split_once(':').map(|(_, p)| p.to_owned())
-}
-
-/// Renders an error as the ApiError body (used by handlers that build responses directly).
-pub fn error_response(e: &ApiError) -> HttpResponse {
-    e.error_response()
 }

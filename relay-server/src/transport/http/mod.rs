@@ -8,7 +8,7 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 use actix_files::{Files, NamedFile};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::{dev::Server, web, App, HttpResponse, HttpServer, ResponseError};
 use stream_core::control::ErrorCode;
 
@@ -26,8 +26,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    ApiError { status: StatusCode::NOT_FOUND, code: ErrorCode::InvalidParameter, error: "no such route".into() }
-        .error_response()
+    ApiError::new(ErrorCode::NotFound, "no such route").error_response()
 }
 
 /// CORS for every route, from `--allow-origin` (see [`crate::origin`]). A request from an origin

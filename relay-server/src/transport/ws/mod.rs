@@ -25,11 +25,10 @@ pub async fn ws_route(
         let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned()).unwrap_or_default();
         state.metrics.ws_origin_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%origin, "WebSocket upgrade refused: origin not allowed");
-        return Err(crate::transport::error::ApiError {
-            status: actix_web::http::StatusCode::FORBIDDEN,
-            code: ErrorCode::OriginNotAllowed,
-            error: crate::origin::refusal_message(&origin),
-        }
+        return Err(crate::transport::error::ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            crate::origin::refusal_message(&origin),
+        )
         .into());
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
