@@ -700,7 +700,7 @@ impl Producer {
         }
         let t0 = *self.started.get_or_insert_with(Instant::now);
         self.frames += (pcm.len() / self.channels as usize) as u64;
-        let media = Duration::from_secs_f64(self.frames as f64 / 48_000.0);
+        let media = Duration::from_secs_f64(self.frames as f64 / STREAM_SAMPLE_RATE as f64);
         if media > t0.elapsed() + self.max_ahead {
             return Err(IngestError::new(
                 ErrorCode::ProducerTooFast,

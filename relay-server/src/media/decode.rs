@@ -317,6 +317,6 @@ impl PcmReader {
 pub fn decode_all(path: &Path) -> Result<(Vec<f32>, usize), MediaError> {
     let mut reader = PcmReader::open(path, 0)?;
     let mut out = Vec::new();
-    while reader.read(48_000, &mut out)? > 0 {}
+    while reader.read(STREAM_SAMPLE_RATE as usize, &mut out)? > 0 {}
     Ok((out, reader.channels))
 }

@@ -37,7 +37,7 @@ impl OpusSettings {
     pub(crate) fn encoder(&self) -> Result<Encoder, MediaError> {
         let err = |e: opus::Error| MediaError::new(ErrorCode::Internal, format!("opus encoder: {e}"));
         let ch = if self.channels == 1 { Channels::Mono } else { Channels::Stereo };
-        let mut enc = Encoder::new(48_000, ch, Application::Audio).map_err(err)?;
+        let mut enc = Encoder::new(stream_core::STREAM_SAMPLE_RATE, ch, Application::Audio).map_err(err)?;
         enc.set_bitrate(Bitrate::Bits(self.bitrate as i32)).map_err(err)?;
         enc.set_complexity(self.complexity as i32).map_err(err)?;
         enc.set_vbr(true).map_err(err)?;

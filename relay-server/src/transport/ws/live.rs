@@ -12,6 +12,7 @@ use stream_core::STREAM_SAMPLE_RATE;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hygiene::{shutdown_close, Guard, Tick};
+use super::send;
 use crate::live::ingest::FrameIngest;
 use crate::live::{
     start_pipeline, IngestError, ListenerGuard, LiveEvent, LiveFrame, Scope, LIVE_FRAME_FRAMES, SHUTDOWN_END,
@@ -27,10 +28,6 @@ pub enum Outcome {
     Close(CloseReason),
     /// The socket is gone.
     Gone,
-}
-
-async fn send(ws: &mut Session, m: &ServerMessage) -> bool {
-    ws.text(m.to_json()).await.is_ok()
 }
 
 fn close(code: CloseCode, why: &str) -> Outcome {
@@ -192,7 +189,7 @@ pub async fn listen(
                     Ok(LiveEvent::End { total_samples }) if hygiene.shutting_down() => return shutdown_end(ws, session, total_samples).await,
                     Ok(other) => return finish(ws, session, other).await,
                     Err(RecvError::Lagged(n)) => {
-                        let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / 48_000.0);
+                        let m = format!("the listener fell {n} frames ({:.1} s) behind the live stream", n as f64 * LIVE_FRAME_FRAMES as f64 / STREAM_SAMPLE_RATE as f64);
                         return too_slow(ws, &guard, session, m).await;
                     }
                     Err(RecvError::Closed) => return Outcome::Continue,
@@ -294,7 +291,7 @@ pub async fn publish(
         Err(e) => return refuse(ws, ErrorCode::Unauthorized, e.message()).await,
     };
     if sample_rate != STREAM_SAMPLE_RATE {
-        let m = format!("live audio is 48000 Hz; resample before publishing (got {sample_rate} Hz)");
+        let m = format!("live audio is {STREAM_SAMPLE_RATE} Hz; resample before publishing (got {sample_rate} Hz)");
         if !send(ws, &ServerMessage::error(0, ErrorCode::UnsupportedSampleRate, m)).await {
             return Outcome::Gone;
         }
