@@ -5,19 +5,9 @@
 //
 // Works without COOP/COEP (no SharedArrayBuffer), without a bundler, on stable Rust.
 
+import { S, BANDS } from './worklet/stats.js';
+
 const STATE_NAMES = ['idle', 'buffering', 'playing', 'ended', 'stopping', 'paused'];
-const S = {
-  STATE: 0, SESSION: 1, BUFFERED_FRAMES: 2, PLAY_POS: 3, WRITE_POS: 4, UNDERRUNS: 5,
-  UNDERRUN_FRAMES: 6, FRAMES_RENDERED: 7, STREAM_FRAMES_RENDERED: 8, DROPPED_FRAMES: 9,
-  LATE_FRAMES: 10, GAP_FRAMES: 11, BAD_FRAMES: 12, STALE_FRAMES: 13, FADES: 14,
-  START_CLOCK: 15, FIRST_AUDIO_CLOCK: 16, CAPACITY_FRAMES: 17, PREROLL_FRAMES: 18,
-  CROSSFADES: 19, TRANSITIONS: 20, TARGET_FRAMES: 21, TRANSITION_CLOCK: 22,
-  PRESET: 23, INTENSITY: 24, VOLUME: 25, COMPRESSOR_GR_DB: 26, LIMITER_GR_DB: 27,
-  ADAPTIVE_GAIN_DB: 28, LOUDNESS_M: 29, LOUDNESS_S: 30, LOUDNESS_I: 31, PEAK_L: 32, PEAK_R: 33,
-  RMS_L: 34, RMS_R: 35, DSP_SWITCHES: 36, DSP_SWITCH_CLOCK: 37, DSP_LATENCY: 38, DSP_BLENDING: 39,
-  SPECTRUM: 40,
-};
-const BANDS = 16;
 
 /** The enhancement presets, in the order of their indices in the engine. */
 export const PRESETS = Object.freeze(['off', 'adaptive', 'warm', 'bright', 'punchy', 'gentle']);
@@ -515,7 +505,7 @@ export class StreamPlayer extends EventTarget {
       compressorGainReductionDb: v[S.COMPRESSOR_GR_DB],
       limiterGainReductionDb: v[S.LIMITER_GR_DB],
       adaptiveGainDb: v[S.ADAPTIVE_GAIN_DB],
-      loudness: { momentary: v[S.LOUDNESS_M], shortTerm: v[S.LOUDNESS_S], integrated: v[S.LOUDNESS_I] },
+      loudness: { momentary: v[S.LOUDNESS_MOMENTARY], shortTerm: v[S.LOUDNESS_SHORT_TERM], integrated: v[S.LOUDNESS_INTEGRATED] },
       levels: { peak: [v[S.PEAK_L], v[S.PEAK_R]], rms: [v[S.RMS_L], v[S.RMS_R]] },
       spectrum: Array.from(v.subarray(S.SPECTRUM, S.SPECTRUM + BANDS)),
       presetSwitches: v[S.DSP_SWITCHES],

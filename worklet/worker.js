@@ -9,6 +9,7 @@
 // Nothing here runs on the main thread, so a janky page never starves the audio.
 import { parseHeader, opusPackets, CODEC_OPUS } from './wire.js';
 import { loadOpusDecoder } from './opus.js';
+import { S } from './stats.js';
 
 let ws = null;
 let wsUrl = '';
@@ -294,9 +295,9 @@ function onWorkletMessage(e) {
     ok(m.t === 'seekLocal' ? m.ok : m.pos);
     return;
   }
-  if (m.t === 'stats' && m.stats[1] === session) lastPlayPos = m.stats[3];
-  if (m.t === 'stats' && ws && ws.readyState === WebSocket.OPEN && session && m.stats[1] === session) {
-    ws.send(JSON.stringify({ type: 'ack', data: { session, sample_pos: m.stats[3] } }));
+  if (m.t === 'stats' && m.stats[S.SESSION] === session) lastPlayPos = m.stats[S.PLAY_POS];
+  if (m.t === 'stats' && ws && ws.readyState === WebSocket.OPEN && session && m.stats[S.SESSION] === session) {
+    ws.send(JSON.stringify({ type: 'ack', data: { session, sample_pos: m.stats[S.PLAY_POS] } }));
   }
 }
 

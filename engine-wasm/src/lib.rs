@@ -412,3 +412,42 @@ impl WasmEngine {
         self.stats.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stat`'s layout is the JS one (worklet/stats.js, read by the page and the Worker): every
+    /// constant with the same name and index there, indices 0..=SPECTRUM each once, the same
+    /// number of spectrum bands.
+    #[test]
+    fn stats_layout_matches_the_js_one() {
+        let rust_src = include_str!("lib.rs");
+        let rust_mod = &rust_src[rust_src.find("pub mod stat {").expect("mod stat")..];
+        let rust_mod = &rust_mod[..rust_mod.find("pub const LEN").expect("LEN")];
+        let rust: Vec<(&str, usize)> = rust_mod
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const "))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once(": usize = ")?;
+                Some((name, rest.trim_end_matches(';').parse().ok()?))
+            })
+            .collect();
+        let js_src = include_str!("../../worklet/stats.js");
+        let js_obj = &js_src[js_src.find("export const S = Object.freeze({").expect("S")..];
+        let js_obj = &js_obj[..js_obj.find("});").expect("end of S")];
+        let js: Vec<(&str, usize)> = js_obj
+            .split([',', '\n', '{'])
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once(':')?;
+                Some((k.trim(), v.trim().parse().ok()?))
+            })
+            .collect();
+        assert_eq!(rust, js, "engine-wasm `stat` and worklet/stats.js disagree");
+        let mut indices: Vec<usize> = rust.iter().map(|&(_, i)| i).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..=stat::SPECTRUM).collect::<Vec<_>>());
+        assert!(js_src.contains(&format!("export const BANDS = {BANDS};")));
+        assert_eq!(stat::LEN, stat::SPECTRUM + BANDS);
+    }
+}
