@@ -68,7 +68,7 @@ pub fn serve(
             .route("/api/tracks/{id}", web::get().to(library::track))
             .route("/api/tracks/{id}/original", web::get().to(library::original))
             .route("/api/tracks/{id}/stream.ogg", web::get().to(library::stream_ogg))
-            .route("/ws", web::get().to(crate::transport::ws::ws_route))
+            .route("/ws", web::get().to(crate::transport::ws::session::ws_route))
             .route("/api/streams", web::post().to(live::create))
             .route("/api/streams/{id}/listen_token", web::post().to(live::renew))
             .route("/live/{name}", web::get().to(live::listen_ogg))

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
+use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use stream_core::control::{parse_client_message, ClientMessage, ErrorCode, OpusParams, ServerMessage, StreamStart};
 use stream_core::wire::{encode_opus_frame, encode_pcm_frame, Codec, FrameHeader, FLAG_DISCONTINUITY};
@@ -81,6 +81,36 @@ impl Playback {
     }
 }
 
+/// `GET /ws`: upgrades and spawns the session task. A browser page of an origin the relay does
+/// not allow gets 403 `origin_not_allowed` before the upgrade: browsers do not apply CORS to
+/// WebSockets, so this check is the only thing that keeps other sites' pages off the socket.
+pub async fn ws_route(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let origin = req.headers().get(actix_web::http::header::ORIGIN);
+    if !crate::origin::allowed(
+        crate::transport::origin_of(origin),
+        crate::transport::request_host(req.head()),
+        &state.config.allow_origins,
+    ) {
+        let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned()).unwrap_or_default();
+        state.metrics.ws_origin_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(%origin, "WebSocket upgrade refused: origin not allowed");
+        return Err(crate::transport::error::ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            crate::origin::refusal_message(&origin),
+        )
+        .into());
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let max = state.config.max_message_bytes;
+    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    actix_web::rt::spawn(run(state.into_inner(), session, stream));
+    Ok(response)
+}
+
 enum Step {
     Incoming(Option<Result<AggregatedMessage, ProtocolError>>),
     Decoded(Option<StreamEvent>),
@@ -88,7 +118,7 @@ enum Step {
     Guard(Tick),
 }
 
-pub(super) async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
+async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
     let window_frames = state.config.send_ahead_ms as u64 * STREAM_SAMPLE_RATE as u64 / 1000;
     state.metrics.sessions_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut playback: Option<Playback> = None;
