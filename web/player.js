@@ -481,6 +481,9 @@ export class StreamPlayer extends EventTarget {
       capacityMs: (v[S.CAPACITY_FRAMES] / rate) * 1000,
       underruns: v[S.UNDERRUNS],
       underrunMs: (v[S.UNDERRUN_FRAMES] / rate) * 1000,
+      // How far the audio thread ran behind real time and caught up in a burst, since the
+      // latest first audio (ms): a live buffer smaller than this underruns, whoever plays it.
+      renderCatchUpMs: m.renderCatchUpMs,
       framesRendered: v[S.FRAMES_RENDERED],
       streamFramesRendered: v[S.STREAM_FRAMES_RENDERED],
       droppedFrames: v[S.DROPPED_FRAMES],

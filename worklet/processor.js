@@ -30,6 +30,11 @@ class StreamProcessor extends AudioWorkletProcessor {
     this.refused = 0;
     // Wall clock (Date.now()) of the quanta where the latest first audio and preset blend began.
     this.firstAudioWall = 0; this.firstAudioWallFrame = 0; this.switchWall = 0; this.switchWallFrame = 0;
+    // Starvation of the audio thread since the latest first audio: the most the audio clock ran
+    // ahead of the wall clock after falling behind it (a stall, then the missed quanta rendered
+    // in a burst, which drains the buffer that much faster than real time). A live stream's
+    // buffer cannot cover more than it holds; the stats tell when that was the cause.
+    this.msPerFrame = 1000 / sampleRate; this.leadMin = Infinity; this.catchUpMs = 0;
     this.dataPort = null;
     this.engine = null;
     this.trapped = false;
@@ -190,6 +195,7 @@ class StreamProcessor extends AudioWorkletProcessor {
         r.firstAudioWallFrame = this.firstAudioWallFrame;
         r.switchWall = this.switchWall;
         r.switchWallFrame = this.switchWallFrame;
+        r.renderCatchUpMs = this.catchUpMs;
         replyTo.postMessage(r);
         return;
       }
@@ -211,7 +217,7 @@ class StreamProcessor extends AudioWorkletProcessor {
   // Made once per poll id (the page's and the Worker's): see the rule at the top.
   statsReply(id) {
     const r = { t: 'stats', id, stats: this.statsCopy, refused: 0, sampleRate, dspMsgFrame: -1, clock: 0,
-      firstAudioWall: 0, firstAudioWallFrame: 0, switchWall: 0, switchWallFrame: 0 };
+      firstAudioWall: 0, firstAudioWallFrame: 0, switchWall: 0, switchWallFrame: 0, renderCatchUpMs: 0 };
     this.statsReplies[id] = r;
     return r;
   }
@@ -226,13 +232,19 @@ class StreamProcessor extends AudioWorkletProcessor {
       this.onTrap(e);
       return true;
     }
+    // The wall clock of this quantum's render (Date.now() is a number: no allocation).
+    const now = Date.now();
     if (marks !== 0) {
-      // The wall clock of this quantum's render, for what began in it: the page maps the
-      // engine's clocks to its own time with these (Date.now() is a number: no allocation).
-      const now = Date.now();
-      if (marks & 1) { this.firstAudioWall = now; this.firstAudioWallFrame = currentFrame; }
+      // For what began in this quantum: the page maps the engine's clocks to its own time.
+      if (marks & 1) {
+        this.firstAudioWall = now; this.firstAudioWallFrame = currentFrame;
+        this.leadMin = Infinity; this.catchUpMs = 0;
+      }
       if (marks & 2) { this.switchWall = now; this.switchWallFrame = currentFrame; }
     }
+    const lead = currentFrame * this.msPerFrame - now;
+    if (lead < this.leadMin) this.leadMin = lead;
+    else if (lead - this.leadMin > this.catchUpMs) this.catchUpMs = lead - this.leadMin;
     const out = outputs[0];
     out[0].set(this.left);
     if (out.length > 1) out[1].set(this.right);
