@@ -7,23 +7,11 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Server;
+use common::{write_tone, Server};
 
-/// A one-second stereo 48 kHz WAV named `tone.wav`.
+/// A one-second tone named `tone.wav`.
 fn make_library(dir: &Path) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(dir.join("tone.wav"), spec).expect("wav");
-    for i in 0..48_000 {
-        let v = ((i as f64 * 440.0 / 48_000.0 * std::f64::consts::TAU).sin() * 10_000.0) as i16;
-        w.write_sample(v).expect("sample");
-        w.write_sample(v).expect("sample");
-    }
-    w.finalize().expect("finalize");
+    write_tone(&dir.join("tone.wav"), 1.0);
 }
 
 /// A response: status, lower-cased header lines, body.

@@ -9,6 +9,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use common::ws::{connect, Ws};
 use common::{media_dir, rss_kib, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -103,8 +104,6 @@ fn make_corpus(dir: &Path) -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Plays `id` from `position_s` (pcm_s16, acking) until its end or error: (start, error, samples).
 async fn play(ws: &mut Ws, id: &str, position_s: f64, max_s: f64) -> (Option<Value>, Option<Value>, u64) {
     let msg = json!({"type": "play", "data": {"track_id": id, "codec": "pcm_s16", "position_s": position_s}});
@@ -169,7 +168,7 @@ async fn every_hostile_file_gets_a_clean_answer_and_memory_stays_bounded() {
     let tracks = s.tracks();
     let by_name =
         |n: &str| tracks.iter().find(|t| t["file_name"] == n).unwrap_or_else(|| panic!("{n} not listed")).clone();
-    let mut ws = tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws").0;
+    let mut ws = connect(&s).await;
     let mut report = Vec::new();
     let mut rss_after_round = Vec::new();
     for round in 0..3 {
@@ -298,7 +297,7 @@ async fn paths_never_leave_the_media_and_web_folders() {
         assert!(!body.contains("[workspace]") && !body.contains("root:"), "{path} served a file outside");
     }
     // Over the socket: the same ids are unknown tracks.
-    let mut ws = tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws").0;
+    let mut ws = connect(&s).await;
     for id in ["../../etc/passwd", "/etc/passwd", "link-out.wav", forged_id.as_str(), "dir-out/secret.wav"] {
         let (start, err, _) = play(&mut ws, id, 0.0, 1.0).await;
         assert!(start.is_none(), "{id}");

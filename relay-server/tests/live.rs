@@ -7,15 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{media_dir, rss_kib, send_to, wav_header, Server};
+use common::ws::{connect, next_json, send_json, Ws};
+use common::{dechunk, media_dir, rss_kib, send_to, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::MaybeTlsStream;
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 const KEY: &str = "test-server-key";
 
 fn server(extra: &[&str]) -> Server {
@@ -32,25 +32,6 @@ fn create(s: &Server, body: &str) -> Value {
 
 fn field(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_owned()
-}
-
-async fn connect(s: &Server) -> Ws {
-    tokio_tungstenite::connect_async(s.ws_url()).await.expect("ws connect").0
-}
-
-async fn send_json(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.expect("send");
-}
-
-/// The next text message as JSON (binary frames are skipped).
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s") {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("json"),
-            Some(Ok(Message::Binary(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
-        }
-    }
 }
 
 /// Reads until the server closes; returns the close code.
@@ -640,21 +621,6 @@ async fn http_read(
     }
     tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut all)).await.expect("end").expect("read");
     all
-}
-
-/// A chunked HTTP body, whole up to its last (empty) chunk; `None` if it is cut.
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).ok()?.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
 }
 
 /// `seconds` of the test tone as an Ogg Opus file (two header pages, then pages of 5 packets).

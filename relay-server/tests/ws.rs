@@ -6,38 +6,13 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::ws::{connect, next_json, send_json as send, Ws};
+use common::{write_tone, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, FrameHeader, FLAG_DISCONTINUITY};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A stereo 48 kHz 16-bit WAV: left a 440 Hz sine, right a 660 Hz sine.
-fn write_tone(path: &Path, seconds: f64) -> Vec<i16> {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    let n = (48_000.0 * seconds) as usize;
-    let mut all = Vec::with_capacity(2 * n);
-    for i in 0..n {
-        let t = i as f64 / 48_000.0;
-        for f in [440.0, 660.0] {
-            let v = ((2.0 * std::f64::consts::PI * f * t).sin() * 12_000.0) as i16;
-            w.write_sample(v).expect("sample");
-            all.push(v);
-        }
-    }
-    w.finalize().expect("finalize");
-    all
-}
 
 /// A library with a good 8 s tone, a truncated copy, garbage named as MP3 and as FLAC.
 fn make_library(dir: &Path) -> Vec<i16> {
@@ -57,28 +32,6 @@ fn make_library(dir: &Path) -> Vec<i16> {
     std::fs::write(dir.join("garbage.flac"), &garbage[..1000]).expect("write");
     std::fs::write(dir.join("empty.ogg"), b"").expect("write");
     tone
-}
-
-async fn connect(server: &Server) -> Ws {
-    tokio_tungstenite::connect_async(server.ws_url()).await.expect("connect").0
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.expect("send");
-}
-
-/// The next text message as JSON (binary frames of earlier streams are skipped).
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("no message within 20 s")
-            .expect("stream ended")
-            .expect("ws error");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("json");
-        }
-    }
 }
 
 async fn expect_error(ws: &mut Ws, code: &str) -> Value {

@@ -573,6 +573,21 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
 mod tests {
     use super::*;
 
+    /// A `play` of `track_id` with everything else at its default but these.
+    fn play(track_id: &str, position_s: f64, codec: Codec, opus: OpusParams) -> ClientMessage {
+        ClientMessage::Play {
+            track_id: track_id.into(),
+            position_s,
+            codec,
+            opus,
+            start_sample: None,
+            queue: false,
+            playing_sample: None,
+            start_delay_ms: None,
+            acks: false,
+        }
+    }
+
     /// Every code: unique on the wire, serialized as it is documented, with a status from the
     /// one table, and one row in docs/wire.md's table saying that status.
     #[test]
@@ -596,31 +611,11 @@ mod tests {
     fn parses_play_with_defaults_and_fields() {
         assert_eq!(
             parse_client_message(r#"{"type":"play","data":{"track_id":"abc"}}"#),
-            Ok(ClientMessage::Play {
-                track_id: "abc".into(),
-                position_s: 0.0,
-                codec: Codec::PcmF32,
-                opus: OpusParams::default(),
-                start_sample: None,
-                queue: false,
-                playing_sample: None,
-                start_delay_ms: None,
-                acks: false
-            })
+            Ok(play("abc", 0.0, Codec::PcmF32, OpusParams::default()))
         );
         assert_eq!(
             parse_client_message(r#"{"type":"play","data":{"track_id":"abc","position_s":1.5,"codec":"pcm_s16"}}"#),
-            Ok(ClientMessage::Play {
-                track_id: "abc".into(),
-                position_s: 1.5,
-                codec: Codec::PcmS16,
-                opus: OpusParams::default(),
-                start_sample: None,
-                queue: false,
-                playing_sample: None,
-                start_delay_ms: None,
-                acks: false
-            })
+            Ok(play("abc", 1.5, Codec::PcmS16, OpusParams::default()))
         );
         assert!(matches!(
             parse_client_message(r#"{"type":"play","data":{"track_id":"abc","acks":true}}"#),
@@ -642,54 +637,30 @@ mod tests {
     fn each_kind_of_bad_input_has_its_code() {
         let code = |t: &str| parse_client_message(t).map_err(|e| e.code).err();
         assert_eq!(code("{not json"), Some(ErrorCode::MalformedMessage));
-        assert_eq!(code("[1,2]"), Some(ErrorCode::MalformedMessage));
-        assert_eq!(code(r#"{"data":{}}"#), Some(ErrorCode::MalformedMessage));
-        assert_eq!(code(r#"{"type":"play","data":5}"#), Some(ErrorCode::MalformedMessage));
-        assert_eq!(code(r#"{"type":"dance"}"#), Some(ErrorCode::UnknownMessage));
-        assert_eq!(code(r#"{"type":"play","data":{}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","position_s":-1}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","position_s":"x"}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(code(r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#), Some(ErrorCode::UnsupportedCodec));
-        assert_eq!(code(r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":1000}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":600000}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","complexity":11}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(
-            code(r#"{"type":"play","data":{"track_id":"a","profile":"loud"}}"#),
-            Some(ErrorCode::InvalidParameter)
-        );
-        assert_eq!(code(r#"{"type":"seek","data":{}}"#), Some(ErrorCode::InvalidParameter));
-        assert_eq!(code(r#"{"type":"seek","data":{"position_s":-2}}"#), Some(ErrorCode::InvalidParameter));
+        for (text, want) in [
+            ("[1,2]", ErrorCode::MalformedMessage),
+            (r#"{"data":{}}"#, ErrorCode::MalformedMessage),
+            (r#"{"type":"play","data":5}"#, ErrorCode::MalformedMessage),
+            (r#"{"type":"dance"}"#, ErrorCode::UnknownMessage),
+            (r#"{"type":"play","data":{}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","position_s":-1}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","position_s":"x"}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","codec":"mp3"}}"#, ErrorCode::UnsupportedCodec),
+            (r#"{"type":"ack","data":{"session":1,"sample_pos":-4}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":1000}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","codec":"opus","bitrate":600000}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","complexity":11}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"play","data":{"track_id":"a","profile":"loud"}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"seek","data":{}}"#, ErrorCode::InvalidParameter),
+            (r#"{"type":"seek","data":{"position_s":-2}}"#, ErrorCode::InvalidParameter),
+        ] {
+            assert_eq!(code(text), Some(want), "{text}");
+        }
         assert_eq!(
             parse_client_message(
                 r#"{"type":"play","data":{"track_id":"a","codec":"opus","profile":"voice","bitrate":24000,"complexity":5}}"#
             ),
-            Ok(ClientMessage::Play {
-                track_id: "a".into(),
-                position_s: 0.0,
-                codec: Codec::Opus,
-                opus: OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) },
-                start_sample: None,
-                queue: false,
-                playing_sample: None,
-                start_delay_ms: None,
-                acks: false
-            })
+            Ok(play("a", 0.0, Codec::Opus, OpusParams { voice: true, bitrate: Some(24_000), complexity: Some(5) }))
         );
         assert_eq!(
             parse_client_message(r#"{"type":"seek","data":{"position_s":3.5}}"#),

@@ -10,7 +10,7 @@ pub mod resample;
 use stream_core::control::ErrorCode;
 
 /// A decode failure with its stable code.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaError {
     pub code: ErrorCode,
     pub message: String,

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: start the real `relay-server` binary on 127.0.0.1
-//! with a free port, talk HTTP to it, read WAV files.
+//! with a free port, talk HTTP and WebSocket to it, write and read WAV files.
 #![allow(dead_code)]
+
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -106,7 +108,7 @@ impl Server {
         let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         let mut body = resp[split + 4..].to_vec();
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            body = dechunk(&body);
+            body = dechunk(&body).expect("a whole chunked body");
         }
         (status, head, body)
     }
@@ -142,19 +144,19 @@ impl Server {
     }
 }
 
-/// Decodes an HTTP/1.1 chunked body.
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+/// An HTTP/1.1 chunked body, whole up to its last (empty) chunk; `None` if it is cut.
+pub fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size_text = String::from_utf8_lossy(&data[..line_end]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).expect("chunk size");
-        data = &data[line_end + 2..];
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
+        b = &b[eol + 2..];
         if size == 0 {
-            return out;
+            return Some(out);
         }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
     }
 }
 
@@ -225,4 +227,28 @@ pub fn wav_header(channels: u16, rate: u32, bits: u16, data_len: u32) -> Vec<u8>
     h.extend_from_slice(b"data");
     h.extend_from_slice(&data_len.to_le_bytes());
     h
+}
+
+/// A stereo 48 kHz 16-bit WAV of `seconds`: left a 440 Hz sine, right a 660 Hz sine. Returns
+/// its interleaved samples.
+pub fn write_tone(path: &Path, seconds: f64) -> Vec<i16> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    let n = (48_000.0 * seconds) as usize;
+    let mut all = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        let t = i as f64 / 48_000.0;
+        for f in [440.0, 660.0] {
+            let v = ((2.0 * std::f64::consts::PI * f * t).sin() * 12_000.0) as i16;
+            w.write_sample(v).expect("sample");
+            all.push(v);
+        }
+    }
+    w.finalize().expect("finalize");
+    all
 }
