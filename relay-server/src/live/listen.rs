@@ -12,7 +12,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::watch;
 
-use super::{ogg_headers, ListenerGuard, LiveEvent, LiveFrame, LiveRegistry, ShutdownWait, Subscription};
+use stream_core::ogg::{write_page, FLAG_BOS};
+use stream_core::STREAM_SAMPLE_RATE;
+
+use super::{ListenerGuard, LiveEvent, LiveFrame, LiveRegistry, LiveStream, Subscription, SHUTDOWN_STREAM_END};
+use crate::media::ogg::{opus_head, opus_tags};
 
 /// One Ogg listener's cursor over its stream.
 pub struct OggListener {
@@ -90,4 +94,47 @@ impl OggListener {
     pub fn stalled(&self) {
         self.guard.dropped_slow();
     }
+}
+
+/// An HTTP listener's wait for its stream's next event, aware of a server shutdown.
+pub struct ShutdownWait {
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    closed: bool,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl ShutdownWait {
+    pub fn new(shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        ShutdownWait { shutdown, closed: false, deadline: None }
+    }
+
+    /// The next event; `None` when the server shuts down and the stream did not end in time.
+    pub async fn recv(
+        &mut self,
+        rx: &mut tokio::sync::broadcast::Receiver<LiveEvent>,
+    ) -> Option<Result<LiveEvent, tokio::sync::broadcast::error::RecvError>> {
+        loop {
+            if let Some(d) = self.deadline {
+                return tokio::time::timeout_at(d, rx.recv()).await.ok();
+            }
+            tokio::select! {
+                ev = rx.recv() => return Some(ev),
+                down = self.shutdown.wait_for(|down| *down), if !self.closed => match down {
+                    Ok(_) => self.deadline = Some(tokio::time::Instant::now() + SHUTDOWN_STREAM_END),
+                    Err(_) => self.closed = true,
+                },
+            }
+        }
+    }
+}
+
+/// The two header pages an Ogg listener gets before the shared pages, numbered so that they
+/// directly precede `first_seq` (the first shared page it will receive).
+pub fn ogg_headers(stream: &LiveStream, channels: u8, pre_skip: u32, first_seq: u32) -> Bytes {
+    let crc = stream_core::ogg::crc_table();
+    let seq0 = first_seq.saturating_sub(2);
+    let mut v =
+        write_page(&crc, stream.serial, seq0, 0, FLAG_BOS, &[opus_head(channels, pre_skip, STREAM_SAMPLE_RATE)]);
+    v.extend(write_page(&crc, stream.serial, seq0 + 1, 0, 0, &[opus_tags(&[("TITLE", &stream.id)])]));
+    Bytes::from(v)
 }

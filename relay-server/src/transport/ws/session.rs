@@ -118,6 +118,13 @@ enum Step {
     Guard(Tick),
 }
 
+/// How the session goes on after one step.
+enum Flow {
+    Go,
+    /// The socket is gone, or the session closes it (with this reason).
+    Stop(Option<CloseReason>),
+}
+
 async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
     let window_frames = state.config.send_ahead_ms as u64 * STREAM_SAMPLE_RATE as u64 / 1000;
     state.metrics.sessions_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,10 +132,9 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
     let mut current: Option<Request> = None;
     let mut queued: Option<(Request, u64)> = None;
     let mut next_session: u32 = 1;
-    let mut close_reason: Option<CloseReason> = None;
     let mut guard = Guard::new(&state.config, state.shutdown.subscribe());
-    let (mut frames_sent, mut acks) = (0u64, 0u64);
-    loop {
+    let mut counts = Counts::default();
+    let close_reason = loop {
         let now = Instant::now();
         let wait = playback.as_ref().map(|p| p.wait(now, window_frames));
         let can_pull = wait == Some(Duration::ZERO);
@@ -144,246 +150,264 @@ async fn run(state: Arc<AppState>, mut ws: Session, mut stream: actix_ws::Aggreg
             }
         };
         if let Step::Incoming(Some(Ok(m))) = &step {
-            guard.seen();
-            // Acks: a client may acknowledge every frame it gets (relay-client does, as fast as it
-            // stores them); only acks beyond that count.
-            let cost = match m {
-                AggregatedMessage::Text(t) if is_ack(t) => {
-                    acks += 1;
-                    if acks <= frames_sent + 64 {
-                        0.0
-                    } else {
-                        1.0
-                    }
-                }
-                AggregatedMessage::Text(_) | AggregatedMessage::Binary(_) => 1.0,
-                _ => 0.0,
-            };
-            if cost > 0.0 && !guard.admit(cost) {
-                let why = format!("more than {} messages per second", guard.rate());
-                let _ = send(&mut ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
-                close_reason = Some(guard.rate_close());
-                break;
+            if let Flow::Stop(r) = admit(&mut ws, &mut guard, &mut counts, m).await {
+                break r;
             }
         }
-        match step {
-            Step::Tick => {}
-            Step::Guard(Tick::Ping) => {
-                if ws.ping(b"").await.is_err() {
-                    break;
-                }
-            }
-            Step::Guard(Tick::TimedOut) => {
-                close_reason = Some(guard.timeout_close());
-                break;
-            }
-            Step::Guard(Tick::Shutdown) => {
-                // Whole frames only were sent; the client learns where they stop.
-                if let Some(p) = playback.take() {
-                    let m = ServerMessage::AudioStreamEnd {
-                        session: p.session,
-                        total_samples: p.next_pos,
-                        duration: p.next_pos as f64 / STREAM_SAMPLE_RATE as f64,
-                        reason: Some("server_shutdown".into()),
-                    };
-                    let _ = send(&mut ws, &m).await;
-                }
-                close_reason = Some(shutdown_close());
-                break;
-            }
-            Step::Incoming(None) => break,
-            Step::Incoming(Some(Err(e))) => {
-                let (code, reason) = match e {
-                    ProtocolError::Overflow => {
-                        (CloseCode::Size, format!("message exceeds {} bytes", state.config.max_message_bytes))
-                    }
-                    other => (CloseCode::Protocol, other.to_string()),
-                };
-                let err =
-                    if code == CloseCode::Size { ErrorCode::MessageTooLarge } else { ErrorCode::MalformedMessage };
-                let _ = send(&mut ws, &ServerMessage::error(0, err, reason.clone())).await;
-                close_reason = Some(CloseReason { code, description: Some(reason) });
-                break;
-            }
-            Step::Incoming(Some(Ok(msg))) => match msg {
-                AggregatedMessage::Text(text) => match parse_client_message(&text) {
-                    Ok(cmd @ (ClientMessage::Listen { .. } | ClientMessage::Publish { .. })) => {
-                        // Live: this connection becomes a listener or the producer until the
-                        // stream ends; library playback stops.
-                        playback = None;
-                        queued = None;
-                        current = None;
-                        let outcome = match cmd {
-                            ClientMessage::Listen { stream_id, token, codec } => {
-                                super::live::listen(&state, &mut ws, &mut stream, &mut guard, &stream_id, &token, codec)
-                                    .await
-                            }
-                            publish => super::live::publish(&state, &mut ws, &mut stream, &mut guard, publish).await,
-                        };
-                        match outcome {
-                            super::live::Outcome::Continue => {}
-                            super::live::Outcome::Gone => break,
-                            super::live::Outcome::Close(r) => {
-                                close_reason = Some(r);
-                                break;
-                            }
-                        }
-                    }
-                    Ok(ClientMessage::End) => {
-                        let m = ServerMessage::error(0, ErrorCode::NotPlaying, "end is for producers after publish");
-                        if !send(&mut ws, &m).await {
-                            break;
-                        }
-                    }
-                    Ok(cmd) => {
-                        let mut ctx = Ctx {
-                            playback: &mut playback,
-                            current: &mut current,
-                            queued: &mut queued,
-                            next_session: &mut next_session,
-                        };
-                        if !handle_command(&state, &mut ws, &mut ctx, cmd).await {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        if !send(&mut ws, &ServerMessage::error(0, e.code, e.message)).await {
-                            break;
-                        }
-                    }
-                },
-                AggregatedMessage::Binary(_) => {
-                    let m = ServerMessage::error(
-                        0,
-                        ErrorCode::BinaryNotExpected,
-                        "this endpoint takes JSON text messages only",
-                    );
-                    if !send(&mut ws, &m).await {
-                        break;
-                    }
-                }
-                AggregatedMessage::Ping(bytes) => {
-                    if ws.pong(&bytes).await.is_err() {
-                        break;
-                    }
-                }
-                AggregatedMessage::Pong(_) => {}
-                AggregatedMessage::Close(reason) => {
-                    close_reason = reason;
-                    break;
-                }
-            },
-            Step::Decoded(ev) => {
-                let Some(p) = playback.as_mut() else { continue };
-                match ev {
-                    Some(StreamEvent::Pcm { sample_pos, samples }) => {
-                        let flags = if std::mem::take(&mut p.first_frame) { FLAG_DISCONTINUITY } else { 0 };
-                        if encode_pcm_frame(
-                            p.codec,
-                            p.channels,
-                            flags,
-                            p.session,
-                            sample_pos,
-                            &samples,
-                            &mut p.frame_buf,
-                        )
-                        .is_none()
-                        {
-                            tracing::error!("cannot frame {} samples", samples.len());
-                            continue;
-                        }
-                        p.first_send.get_or_insert_with(Instant::now);
-                        p.next_pos = sample_pos + (samples.len() / p.channels as usize) as u64;
-                        state.metrics.count_frame(p.frame_buf.len());
-                        frames_sent += 1;
-                        if ws.binary(p.frame_buf.clone()).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(StreamEvent::Packets { first_packet, packets }) => {
-                        let flags = if std::mem::take(&mut p.first_frame) { FLAG_DISCONTINUITY } else { 0 };
-                        let header = FrameHeader {
-                            codec: Codec::Opus,
-                            channels: p.channels,
-                            flags,
-                            session: p.session,
-                            sample_pos: first_packet * PACKET_FRAMES,
-                            frame_count: (packets.len() as u64 * PACKET_FRAMES) as u32,
-                        };
-                        if encode_opus_frame(&header, &packets, &mut p.frame_buf).is_none() {
-                            tracing::error!("cannot frame {} opus packets", packets.len());
-                            continue;
-                        }
-                        p.first_send.get_or_insert_with(Instant::now);
-                        // Pacing counts decoded output, which trails the encoder input by pre-skip.
-                        p.next_pos = ((first_packet + packets.len() as u64) * PACKET_FRAMES)
-                            .saturating_sub(p.job.pre_skip as u64);
-                        state.metrics.count_frame(p.frame_buf.len());
-                        frames_sent += 1;
-                        if ws.binary(p.frame_buf.clone()).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(StreamEvent::End { total_samples }) => {
-                        let m = ServerMessage::AudioStreamEnd {
-                            session: p.session,
-                            total_samples,
-                            duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
-                            reason: None,
-                        };
-                        // What the client still has to play of this stream: the queued one after it
-                        // starts playing only then, so its send-ahead window starts then too.
-                        let lead = {
-                            let now = Instant::now();
-                            let realtime = p.first_send.map_or(p.start_pos, |t0| {
-                                p.start_pos + (now.duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64
-                            });
-                            let left = total_samples.saturating_sub(realtime.max(p.acked_pos));
-                            Duration::from_secs_f64(left as f64 / STREAM_SAMPLE_RATE as f64)
-                        };
-                        playback = None;
-                        if !send(&mut ws, &m).await {
-                            break;
-                        }
-                        if let Some((req, start_sample)) = queued.take() {
-                            let mut ctx = Ctx {
-                                playback: &mut playback,
-                                current: &mut current,
-                                queued: &mut queued,
-                                next_session: &mut next_session,
-                            };
-                            if !start(&state, &mut ws, &mut ctx, req, start_sample, true).await {
-                                break;
-                            }
-                            if let Some(next) = playback.as_mut() {
-                                next.first_send = Some(Instant::now() + lead);
-                            }
-                        }
-                    }
-                    Some(StreamEvent::Error(e)) => {
-                        tracing::warn!(session = p.session, error = %e, "stream failed");
-                        let m = ServerMessage::error(p.session, e.code, e.message);
-                        playback = None;
-                        if !send(&mut ws, &m).await {
-                            break;
-                        }
-                    }
-                    None => {
-                        // The decode thread died without a word: report it, keep the connection.
-                        let m = ServerMessage::error(p.session, ErrorCode::Internal, "decoder stopped unexpectedly");
-                        playback = None;
-                        if !send(&mut ws, &m).await {
-                            break;
-                        }
-                    }
-                }
-            }
+        let mut ctx = Ctx {
+            playback: &mut playback,
+            current: &mut current,
+            queued: &mut queued,
+            next_session: &mut next_session,
+        };
+        let flow = match step {
+            Step::Tick => Flow::Go,
+            Step::Guard(t) => on_guard(&mut ws, &guard, ctx.playback, t).await,
+            Step::Incoming(None) => Flow::Stop(None),
+            Step::Incoming(Some(Err(e))) => on_protocol_error(&state, &mut ws, e).await,
+            Step::Incoming(Some(Ok(msg))) => on_message(&state, &mut ws, &mut stream, &mut guard, &mut ctx, msg).await,
+            Step::Decoded(ev) => on_decoded(&state, &mut ws, &mut ctx, &mut counts, ev).await,
+        };
+        if let Flow::Stop(r) = flow {
+            break r;
         }
-    }
+    };
     drop(playback);
     state.metrics.sessions_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     // A stalled peer must not hold the task: the close waits a bounded time.
     let _ = tokio::time::timeout(Duration::from_secs(10), ws.close(close_reason)).await;
+}
+
+/// Frames sent and acks received on this connection (acks up to one per frame are free).
+#[derive(Default)]
+struct Counts {
+    frames_sent: u64,
+    acks: u64,
+}
+
+/// The message-rate limit: a client may acknowledge every frame it gets (relay-client does, as
+/// fast as it stores them); only acks beyond that count, with every other message.
+async fn admit(ws: &mut Session, guard: &mut Guard, counts: &mut Counts, m: &AggregatedMessage) -> Flow {
+    guard.seen();
+    let cost = match m {
+        AggregatedMessage::Text(t) if is_ack(t) => {
+            counts.acks += 1;
+            if counts.acks <= counts.frames_sent + 64 {
+                0.0
+            } else {
+                1.0
+            }
+        }
+        AggregatedMessage::Text(_) | AggregatedMessage::Binary(_) => 1.0,
+        _ => 0.0,
+    };
+    if cost > 0.0 && !guard.admit(cost) {
+        let why = format!("more than {} messages per second", guard.rate());
+        let _ = send(ws, &ServerMessage::error(0, ErrorCode::TooManyMessages, why)).await;
+        return Flow::Stop(Some(guard.rate_close()));
+    }
+    Flow::Go
+}
+
+/// Keep-alive, idle timeout and server shutdown.
+async fn on_guard(ws: &mut Session, guard: &Guard, playback: &mut Option<Playback>, tick: Tick) -> Flow {
+    match tick {
+        Tick::Ping => {
+            if ws.ping(b"").await.is_err() {
+                return Flow::Stop(None);
+            }
+            Flow::Go
+        }
+        Tick::TimedOut => Flow::Stop(Some(guard.timeout_close())),
+        Tick::Shutdown => {
+            // Whole frames only were sent; the client learns where they stop.
+            if let Some(p) = playback.take() {
+                let m = ServerMessage::AudioStreamEnd {
+                    session: p.session,
+                    total_samples: p.next_pos,
+                    duration: p.next_pos as f64 / STREAM_SAMPLE_RATE as f64,
+                    reason: Some("server_shutdown".into()),
+                };
+                let _ = send(ws, &m).await;
+            }
+            Flow::Stop(Some(shutdown_close()))
+        }
+    }
+}
+
+/// A message the WebSocket layer refused (too large, malformed): said, then closed.
+async fn on_protocol_error(state: &AppState, ws: &mut Session, e: ProtocolError) -> Flow {
+    let (code, reason) = match e {
+        ProtocolError::Overflow => {
+            (CloseCode::Size, format!("message exceeds {} bytes", state.config.max_message_bytes))
+        }
+        other => (CloseCode::Protocol, other.to_string()),
+    };
+    let err = if code == CloseCode::Size { ErrorCode::MessageTooLarge } else { ErrorCode::MalformedMessage };
+    let _ = send(ws, &ServerMessage::error(0, err, reason.clone())).await;
+    Flow::Stop(Some(CloseReason { code, description: Some(reason) }))
+}
+
+/// `false` (the socket is gone) as a [`Flow`].
+fn go_if(ok: bool) -> Flow {
+    if ok {
+        Flow::Go
+    } else {
+        Flow::Stop(None)
+    }
+}
+
+/// One message from the client: a command, or a live `listen`/`publish` that turns this
+/// connection into a live listener or producer until the stream ends.
+async fn on_message(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    stream: &mut actix_ws::AggregatedMessageStream,
+    guard: &mut Guard,
+    ctx: &mut Ctx<'_>,
+    msg: AggregatedMessage,
+) -> Flow {
+    match msg {
+        AggregatedMessage::Text(text) => match parse_client_message(&text) {
+            Ok(cmd @ (ClientMessage::Listen { .. } | ClientMessage::Publish { .. })) => {
+                // Live: library playback stops.
+                *ctx.playback = None;
+                *ctx.queued = None;
+                *ctx.current = None;
+                let outcome = match cmd {
+                    ClientMessage::Listen { stream_id, token, codec } => {
+                        super::live::listen(state, ws, stream, guard, &stream_id, &token, codec).await
+                    }
+                    publish => super::live::publish(state, ws, stream, guard, publish).await,
+                };
+                match outcome {
+                    super::live::Outcome::Continue => Flow::Go,
+                    super::live::Outcome::Gone => Flow::Stop(None),
+                    super::live::Outcome::Close(r) => Flow::Stop(Some(r)),
+                }
+            }
+            Ok(ClientMessage::End) => {
+                let m = ServerMessage::error(0, ErrorCode::NotPlaying, "end is for producers after publish");
+                go_if(send(ws, &m).await)
+            }
+            Ok(cmd) => go_if(handle_command(state, ws, ctx, cmd).await),
+            Err(e) => go_if(send(ws, &ServerMessage::error(0, e.code, e.message)).await),
+        },
+        AggregatedMessage::Binary(_) => {
+            let m =
+                ServerMessage::error(0, ErrorCode::BinaryNotExpected, "this endpoint takes JSON text messages only");
+            go_if(send(ws, &m).await)
+        }
+        AggregatedMessage::Ping(bytes) => go_if(ws.pong(&bytes).await.is_ok()),
+        AggregatedMessage::Pong(_) => Flow::Go,
+        AggregatedMessage::Close(reason) => Flow::Stop(reason),
+    }
+}
+
+impl Playback {
+    /// Frames one decoded event (PCM or Opus packets) into `frame_buf` and advances the
+    /// position; `false` if it cannot be framed (logged).
+    fn frame(&mut self, ev: &StreamEvent) -> bool {
+        let flags = if std::mem::take(&mut self.first_frame) { FLAG_DISCONTINUITY } else { 0 };
+        match ev {
+            StreamEvent::Pcm { sample_pos, samples } => {
+                let (codec, channels, session) = (self.codec, self.channels, self.session);
+                if encode_pcm_frame(codec, channels, flags, session, *sample_pos, samples, &mut self.frame_buf)
+                    .is_none()
+                {
+                    tracing::error!("cannot frame {} samples", samples.len());
+                    return false;
+                }
+                self.next_pos = sample_pos + (samples.len() / self.channels as usize) as u64;
+            }
+            StreamEvent::Packets { first_packet, packets } => {
+                let header = FrameHeader {
+                    codec: Codec::Opus,
+                    channels: self.channels,
+                    flags,
+                    session: self.session,
+                    sample_pos: first_packet * PACKET_FRAMES,
+                    frame_count: (packets.len() as u64 * PACKET_FRAMES) as u32,
+                };
+                if encode_opus_frame(&header, packets, &mut self.frame_buf).is_none() {
+                    tracing::error!("cannot frame {} opus packets", packets.len());
+                    return false;
+                }
+                // Pacing counts decoded output, which trails the encoder input by pre-skip.
+                self.next_pos =
+                    ((first_packet + packets.len() as u64) * PACKET_FRAMES).saturating_sub(self.job.pre_skip as u64);
+            }
+            _ => return false,
+        }
+        self.first_send.get_or_insert_with(Instant::now);
+        true
+    }
+
+    /// What the client still has to play of this stream when it ends at `total_samples`: the
+    /// queued stream after it starts playing only then, so its send-ahead window starts then too.
+    fn lead(&self, total_samples: u64) -> Duration {
+        let realtime = self.first_send.map_or(self.start_pos, |t0| {
+            self.start_pos + (Instant::now().duration_since(t0).as_secs_f64() * STREAM_SAMPLE_RATE as f64) as u64
+        });
+        let left = total_samples.saturating_sub(realtime.max(self.acked_pos));
+        Duration::from_secs_f64(left as f64 / STREAM_SAMPLE_RATE as f64)
+    }
+}
+
+/// One event of the producer thread: a frame to send, the end (and the queued track after it),
+/// or a failure.
+async fn on_decoded(
+    state: &Arc<AppState>,
+    ws: &mut Session,
+    ctx: &mut Ctx<'_>,
+    counts: &mut Counts,
+    ev: Option<StreamEvent>,
+) -> Flow {
+    let Some(p) = ctx.playback.as_mut() else { return Flow::Go };
+    match ev {
+        Some(ev @ (StreamEvent::Pcm { .. } | StreamEvent::Packets { .. })) => {
+            if !p.frame(&ev) {
+                return Flow::Go;
+            }
+            state.metrics.count_frame(p.frame_buf.len());
+            counts.frames_sent += 1;
+            go_if(ws.binary(p.frame_buf.clone()).await.is_ok())
+        }
+        Some(StreamEvent::End { total_samples }) => {
+            let m = ServerMessage::AudioStreamEnd {
+                session: p.session,
+                total_samples,
+                duration: total_samples as f64 / STREAM_SAMPLE_RATE as f64,
+                reason: None,
+            };
+            let lead = p.lead(total_samples);
+            *ctx.playback = None;
+            if !send(ws, &m).await {
+                return Flow::Stop(None);
+            }
+            if let Some((req, start_sample)) = ctx.queued.take() {
+                if !start(state, ws, ctx, req, start_sample, true).await {
+                    return Flow::Stop(None);
+                }
+                if let Some(next) = ctx.playback.as_mut() {
+                    next.first_send = Some(Instant::now() + lead);
+                }
+            }
+            Flow::Go
+        }
+        Some(StreamEvent::Error(e)) => {
+            tracing::warn!(session = p.session, error = %e, "stream failed");
+            let m = ServerMessage::error(p.session, e.code, e.message);
+            *ctx.playback = None;
+            go_if(send(ws, &m).await)
+        }
+        None => {
+            // The decode thread died without a word: report it, keep the connection.
+            let m = ServerMessage::error(p.session, ErrorCode::Internal, "decoder stopped unexpectedly");
+            *ctx.playback = None;
+            go_if(send(ws, &m).await)
+        }
+    }
 }
 
 /// The session task's playback state, as commands see it.

@@ -1,0 +1,229 @@
+//! One live stream: its frames (encoded once for every listener), its phase, its counters and
+//! the fan-out ring its listeners read.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stream_core::control::ErrorCode;
+use stream_core::wire::Codec;
+use tokio::sync::broadcast;
+
+use super::*;
+
+/// One frame of a live stream, encoded once for every listener.
+#[derive(Debug)]
+pub struct LiveFrame {
+    /// Position of the first frame (48 kHz frames from the stream start).
+    pub pos: u64,
+    pub frames: u32,
+    pub opus: Bytes,
+    pub pcm_s16: Bytes,
+    pub pcm_f32: Bytes,
+    /// One Ogg page with this frame's Opus packets (page sequence `ogg_seq`).
+    pub ogg: Bytes,
+    pub ogg_seq: u32,
+}
+
+impl LiveFrame {
+    pub fn wire(&self, codec: Codec) -> &Bytes {
+        match codec {
+            Codec::Opus => &self.opus,
+            Codec::PcmS16 => &self.pcm_s16,
+            Codec::PcmF32 => &self.pcm_f32,
+        }
+    }
+}
+
+/// What listeners receive.
+#[derive(Clone, Debug)]
+pub enum LiveEvent {
+    Frame(Arc<LiveFrame>),
+    /// The producer ended the stream after `total_samples` frames.
+    End {
+        total_samples: u64,
+    },
+    /// The stream failed (the producer vanished or sent bad audio).
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// Per-stream counters (exported on `/metrics` with a `stream` label).
+#[derive(Default, Debug)]
+pub struct StreamCounters {
+    pub listeners: AtomicUsize,
+    pub producers: AtomicUsize,
+    pub bytes_sent: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub dropped_slow: AtomicU64,
+}
+
+/// The state of a stream's audio.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// Created, no audio yet.
+    Waiting,
+    Live,
+    Ended {
+        total_samples: u64,
+    },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+pub struct LiveStream {
+    pub id: String,
+    pub session: u32,
+    pub serial: u32,
+    pub created: Instant,
+    pub counters: StreamCounters,
+    pub(super) tx: broadcast::Sender<LiveEvent>,
+    pub(super) inner: Mutex<StreamInner>,
+}
+
+pub(super) struct StreamInner {
+    pub(super) phase: Phase,
+    pub(super) channels: u8,
+    pub(super) pre_skip: u32,
+    /// The last frames, for a late joiner's burst.
+    pub(super) recent: VecDeque<Arc<LiveFrame>>,
+    pub(super) burst_frames: usize,
+    pub(super) producer: bool,
+    pub(super) ended_at: Option<Instant>,
+}
+
+/// What a new listener gets: the stream's format, a burst of recent frames and its cursor.
+pub struct Subscription {
+    pub rx: broadcast::Receiver<LiveEvent>,
+    pub burst: Vec<Arc<LiveFrame>>,
+    pub channels: u8,
+    pub pre_skip: u32,
+    /// The stream already ended or failed: tell the listener and stop.
+    pub over: Option<LiveEvent>,
+}
+
+impl LiveStream {
+    pub(super) fn new(id: String, session: u32, serial: u32, burst_frames: usize) -> Self {
+        let (tx, _) = broadcast::channel(RING_FRAMES);
+        LiveStream {
+            id,
+            session,
+            serial,
+            created: Instant::now(),
+            counters: StreamCounters::default(),
+            tx,
+            inner: Mutex::new(StreamInner {
+                phase: Phase::Waiting,
+                channels: 2,
+                pre_skip: 0,
+                recent: VecDeque::new(),
+                burst_frames,
+                producer: false,
+                ended_at: None,
+            }),
+        }
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, StreamInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.lock().phase.clone()
+    }
+
+    /// Whether the stream still takes listeners and renewals.
+    pub fn is_open(&self) -> bool {
+        matches!(self.lock().phase, Phase::Waiting | Phase::Live)
+    }
+
+    /// Subscribes a listener: receiver first, then the burst, so no frame falls between.
+    pub fn subscribe(&self) -> Subscription {
+        let rx = self.tx.subscribe();
+        let inner = self.lock();
+        let over = match &inner.phase {
+            Phase::Ended { total_samples } => Some(LiveEvent::End { total_samples: *total_samples }),
+            Phase::Failed { code, message } => Some(LiveEvent::Error { code: *code, message: message.clone() }),
+            _ => None,
+        };
+        Subscription {
+            rx,
+            burst: inner.recent.iter().cloned().collect(),
+            channels: inner.channels,
+            pre_skip: inner.pre_skip,
+            over,
+        }
+    }
+
+    /// Channels and Opus pre-skip of the stream's audio (known once a producer started).
+    pub fn format(&self) -> (u8, u32) {
+        let inner = self.lock();
+        (inner.channels, inner.pre_skip)
+    }
+
+    /// Claims the stream for a producer; `false` if one is already attached or it is over.
+    pub fn attach_producer(&self) -> bool {
+        let mut inner = self.lock();
+        if inner.producer || !matches!(inner.phase, Phase::Waiting) {
+            return false;
+        }
+        inner.producer = true;
+        self.counters.producers.store(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Gives the stream back when a producer left before any audio (it may publish again).
+    pub fn release_producer(&self) {
+        let mut inner = self.lock();
+        if matches!(inner.phase, Phase::Waiting) {
+            inner.producer = false;
+            self.counters.producers.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn publish(&self, ev: LiveEvent) {
+        {
+            let mut inner = self.lock();
+            match &ev {
+                LiveEvent::Frame(f) => {
+                    inner.phase = Phase::Live;
+                    inner.recent.push_back(f.clone());
+                    while inner.recent.len() > inner.burst_frames {
+                        inner.recent.pop_front();
+                    }
+                }
+                LiveEvent::End { total_samples } => {
+                    inner.phase = Phase::Ended { total_samples: *total_samples };
+                    inner.ended_at = Some(Instant::now());
+                    inner.producer = false;
+                }
+                LiveEvent::Error { code, message } => {
+                    inner.phase = Phase::Failed { code: *code, message: message.clone() };
+                    inner.ended_at = Some(Instant::now());
+                    inner.producer = false;
+                }
+            }
+            if !matches!(ev, LiveEvent::Frame(_)) {
+                self.counters.producers.store(0, Ordering::Relaxed);
+            }
+        }
+        // No receiver is fine: nobody listens yet.
+        let _ = self.tx.send(ev);
+    }
+
+    pub(super) fn set_format(&self, channels: u8, pre_skip: u32) {
+        let mut inner = self.lock();
+        inner.channels = channels;
+        inner.pre_skip = pre_skip;
+    }
+
+    pub(super) fn ended_for(&self) -> Option<Duration> {
+        self.lock().ended_at.map(|t| t.elapsed())
+    }
+}
