@@ -82,40 +82,38 @@ test-slow: setup media build package
 bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-opus bench-widget bench-live soak
 	@node tests/bench/report.mjs
 
+# A bench of tests/bench/NAME.mjs (node), its output kept in target/bench/NAME.txt.
+node_bench = mkdir -p target/bench && cd tests && node bench/$(1).mjs | tee ../target/bench/$(1).txt
+
 bench-decode: build media
 	@mkdir -p target/bench
 	$(CARGO) run --release -q -p relay-server --example decode_bench -- media | tee target/bench/decode.txt
 
 bench-wire: build media
-	@mkdir -p target/bench
-	cd tests && node bench/wire.mjs | tee ../target/bench/wire.txt
+	$(call node_bench,wire)
 
 bench-transport: build media
-	@mkdir -p target/bench
-	cd tests && node bench/transport.mjs | tee ../target/bench/transport.txt
+	$(call node_bench,transport)
 
 # Native (criterion) first, then the same chain as wasm in Chromium, Firefox and WebKit, and the
 # switch in Chromium's real worklet.
 bench-dsp: build media
 	@mkdir -p target/bench
 	$(CARGO) bench -q -p stream-core --bench dsp -- --warm-up-time 2 --measurement-time 5 | grep -E "^dsp_|time:"
-	cd tests && node bench/dsp.mjs | tee ../target/bench/dsp.txt
+	$(call node_bench,dsp)
 
 # The Worker's Opus decoder (wasm) per 20 ms packet in Chromium, Firefox, WebKit and Node, against
 # native libopus (ffmpeg) decoding the same packets; the module's gzip size.
 bench-opus: build media
-	@mkdir -p target/bench
-	cd tests && node bench/opus.mjs | tee ../target/bench/opus.txt
+	$(call node_bench,opus)
 
 # Live fan-out: this relay and Icecast 2, the same stream and listeners (several minutes).
 bench-live: build media
-	@mkdir -p target/bench
-	cd tests && node bench/live.mjs | tee ../target/bench/live.txt
+	$(call node_bench,live)
 
 # The npm widget: bytes shipped, memory while playing, first sound vs <audio>.
 bench-widget: build media package
-	@mkdir -p target/bench
-	cd tests && node bench/widget.mjs | tee ../target/bench/widget.txt
+	$(call node_bench,widget)
 
 # Soak: thousands of connect/play/disconnect cycles; the server's fds, threads, sessions and RSS
 # before and after.
@@ -125,8 +123,7 @@ soak: build media
 
 # Time to first audio, cached plays, seeks and fresh pages in Chromium, Firefox and WebKit.
 bench-ttfa: build media
-	@mkdir -p target/bench
-	cd tests && node bench/ttfa.mjs | tee ../target/bench/ttfa.txt
+	$(call node_bench,ttfa)
 
 ## fuzz: cargo-fuzz targets (wire frames, control messages, Ogg ingest, media decode), FUZZ_SECONDS each
 ## (default 300), one process each; FUZZ lines and target/fuzz/summary.txt; fails on any crash

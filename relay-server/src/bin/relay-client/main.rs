@@ -58,13 +58,8 @@ enum Cmd {
     /// Listens to a live stream as a browser listener does and writes what it received to a
     /// WAV file, until the stream ends (or `--seconds`).
     Listen {
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
-        #[arg(long)]
-        stream: String,
-        /// A listen token of the stream.
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        live: LiveArgs,
         #[arg(long, default_value = "pcm_f32")]
         codec: String,
         #[arg(long)]
@@ -137,13 +132,8 @@ enum Cmd {
     /// speech synthesizer's output piped in: `espeak-ng --stdout "Hello" | relay-client publish
     /// --stream ID --token T --input -`.
     Publish {
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        server: String,
-        #[arg(long)]
-        stream: String,
-        /// The stream's publish token.
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        live: LiveArgs,
         /// A WAV file, raw PCM, or `-` for stdin.
         #[arg(long)]
         input: String,
@@ -155,6 +145,18 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         channels: u16,
     },
+}
+
+/// Which live stream, where, with which capability (listen or publish).
+#[derive(clap::Args)]
+struct LiveArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[arg(long)]
+    stream: String,
+    /// The stream's token: a listen token to listen, its publish token to publish.
+    #[arg(long)]
+    token: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -198,11 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Fetch { server, track, codec, position_s, bitrate, profile, out } => {
             fetch::fetch(&server, &track, &codec, position_s, bitrate, profile, &out).await
         }
-        Cmd::Listen { server, stream, token, codec, out, seconds } => {
-            listen::listen(&server, &stream, &token, &codec, &out, seconds).await
+        Cmd::Listen { live, codec, out, seconds } => {
+            listen::listen(&live.server, &live.stream, &live.token, &codec, &out, seconds).await
         }
-        Cmd::Publish { server, stream, token, input, raw, rate, channels } => {
-            publish::publish(&server, &stream, &token, &input, raw, rate, channels).await
+        Cmd::Publish { live, input, raw, rate, channels } => {
+            publish::publish(&live.server, &live.stream, &live.token, &input, raw, rate, channels).await
         }
     }
 }
