@@ -36,7 +36,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { ROOT, startRelay, launchBrowser, trackByFile } from '../e2e/lib.mjs';
+import { ROOT, startRelay, trackByFile } from '../support/processes.mjs';
+import { launchBrowser } from '../support/browsers.mjs';
 
 const BUDGET_NS = (128 / 48000) * 1e9;
 const RUN_ENGINES = (process.env.BENCH_ENGINES || 'chromium firefox webkit').split(/[\s,]+/).filter(Boolean);
@@ -432,5 +433,5 @@ if (lost.length) {
 }
 // Exit now: a browser that failed to start may leave a driver process behind (WebKitWebDriver
 // when its session was not created), which would keep Node waiting; the exit handler of
-// e2e/engines.mjs kills what it started.
+// support/browsers.mjs kills what it started.
 process.exit();

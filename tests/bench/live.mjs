@@ -37,7 +37,7 @@ import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startRelay } from '../e2e/lib.mjs';
+import { ROOT, sleep, startRelay } from '../support/processes.mjs';
 
 const KEY = 'bench-key';
 const HOLD_S = Number(process.env.LIVE_HOLD_S || 60);
@@ -54,7 +54,6 @@ const WARM_S = 2;
 const READY_DEADLINE_MS = 20_000;
 const CLIENT = join(ROOT, 'target', 'release', 'relay-client');
 const SOURCE = join(ROOT, 'media', 'aurora-48k.flac');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const suffixOf = (pageMs) => (pageMs === PAGES_MS[0] ? '' : `_p${pageMs}ms`);
 
 const lost = []; // trials this run lost, for the last line and the exit status

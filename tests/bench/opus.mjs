@@ -155,7 +155,7 @@ async function benchOrigin(wasm, packets) {
 
 /** benchOpusDecode in a page of `engine`, on `origin`. */
 async function inBrowser(engine, origin) {
-  const { launchBrowser } = await import('../e2e/engines.mjs');
+  const { launchBrowser } = await import('../support/browsers.mjs');
   const browser = await launchBrowser({ engine });
   try {
     const page = await browser.newPage();
@@ -232,6 +232,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   }
   // Exit now: a browser that failed to start may leave a driver process behind (WebKitWebDriver
   // when its session was not created), which would keep Node waiting; the exit handler of
-  // e2e/engines.mjs kills what it started.
+  // support/browsers.mjs kills what it started.
   process.exit();
 }

@@ -5,7 +5,8 @@
 //    time spent in them.
 // Prints BENCH lines; a lost measurement (a timeout, a sample never found, a play that stopped) is
 // named in a `# LOST TRIALS:` line, prints no figure and fails the run.
-import { startRelay, launchChromium, referenceDecode, attachRecorder, collectRecording, makeToneLibrary } from '../e2e/lib.mjs';
+import { startRelay, referenceDecode, makeToneLibrary } from '../support/processes.mjs';
+import { launchChromium, attachRecorder, collectRecording } from '../support/browsers.mjs';
 
 const PLAY_S = Number(process.env.BENCH_PLAY_S || 300);
 const media = makeToneLibrary({ 'c550.wav': { seconds: 3, hz: 550 }, 'a440.wav': { seconds: 4, hz: 440 }, 'long.wav': { seconds: PLAY_S + 10, hz: 330 } });

@@ -1,5 +1,5 @@
 // Time to first audio on 127.0.0.1, codec opus (the default), in each browser engine the player
-// supports (tests/e2e/engines.mjs: headless Chromium, headless Firefox ESR, WebKitGTK's
+// supports (tests/support/browsers.mjs: headless Chromium, headless Firefox ESR, WebKitGTK's
 // MiniBrowser), from the play() call to the first non-silent rendered sample. The figure is the
 // player's own `firstaudio` event (web/player.js): the engine in the worklet marks the quantum in
 // which it rendered its first audible frame, the worklet stamps that quantum with the wall clock
@@ -32,7 +32,8 @@
 // by more than EARLY_MS, a firstaudio of another session than the request's) or an engine that
 // failed to launch is named in a `# LOST TRIALS:` line; its series prints no figure and the run
 // fails.
-import { startRelay, launchBrowser, trackByFile } from '../e2e/lib.mjs';
+import { startRelay, trackByFile } from '../support/processes.mjs';
+import { launchBrowser } from '../support/browsers.mjs';
 
 const PLAYS = Number(process.env.BENCH_PLAYS || 20);
 const RUN_ENGINES = (process.env.BENCH_ENGINES || 'chromium firefox webkit').split(/[\s,]+/).filter(Boolean);
@@ -263,5 +264,5 @@ if (lost.length) {
 }
 // Exit now: a browser that failed to start may leave a driver process behind (WebKitWebDriver
 // when its session was not created), which would keep Node waiting; the exit handler of
-// e2e/engines.mjs kills what it started.
+// support/browsers.mjs kills what it started.
 process.exit();

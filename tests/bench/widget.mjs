@@ -16,7 +16,8 @@
 import { readFileSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ROOT, startRelay, launchChromium, serveStatic, installPackage, trackByFile } from '../e2e/lib.mjs';
+import { ROOT, startRelay, serveStatic, installPackage, trackByFile } from '../support/processes.mjs';
+import { launchChromium } from '../support/browsers.mjs';
 
 const TRIALS = Number(process.env.BENCH_TRIALS || 9);
 const f = (x, d = 1) => x.toFixed(d);

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { startRelay, trackByFile, ROOT } from '../e2e/lib.mjs';
+import { startRelay, trackByFile, ROOT } from '../support/processes.mjs';
 
 const lost = [];
 const loseTrial = (name, why) => { lost.push(`${name} (${why})`); console.log(`# lost trial ${name}: ${why}`); };

@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRelay, launchBrowser, ARTIFACTS, ENGINE } from './lib.mjs';
+import { startRelay, ARTIFACTS } from '../support/processes.mjs';
+import { launchBrowser, ENGINE } from '../support/browsers.mjs';
 
 let relay, browser;
 const SHOTS = join(ARTIFACTS, '..', 'screenshots');

@@ -8,8 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, clicks,
-  thirdOctaveBands, trackByFile } from './lib.mjs';
+import { startRelay, referenceDecode, trackByFile } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, pageWithPlayer as pageWithPlayerOn } from '../support/browsers.mjs';
+import { clicks, thirdOctaveBands } from '../support/audio.mjs';
 
 let media, relay, browser, tracks;
 
@@ -25,23 +26,9 @@ before(async () => {
 });
 after(async () => { await browser?.close(); relay?.stop(); });
 
-async function pageWithPlayer(opts = {}) {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('stream-player li[role=option]');
-  await page.evaluate(async (opts) => {
-    const { StreamPlayer } = await import('/player.js');
-    const p = new StreamPlayer(opts);
-    await p.init();
-    window.p = p;
-    window.__applied = [];
-    p.addEventListener('presetapplied', (e) => window.__applied.push(e.detail));
-  }, opts);
-  await page.unlockAudio(); // WebKit: the user's click that allows audio
-  return { page, errors };
-}
+const pageWithPlayer = (opts = {}) => pageWithPlayerOn(browser, relay.url, {
+  path: '/?preset=off', waitFor: 'stream-player li[role=option]', opts, record: { __applied: 'presetapplied' }, unlock: true,
+});
 
 const stats = (page) => page.evaluate(() => window.p.stats);
 async function waitPlaying(page) {

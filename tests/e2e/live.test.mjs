@@ -9,7 +9,9 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startRelay, launchBrowser, attachRecorder, stopRecording, collectRecording, readWavF32, thirdOctaveBands, rmsDb } from './lib.mjs';
+import { ROOT, startRelay } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, openDemo } from '../support/browsers.mjs';
+import { readWavF32, thirdOctaveBands, rmsDb } from '../support/audio.mjs';
 
 const KEY = 'e2e-key';
 const SECONDS = 8;
@@ -59,11 +61,7 @@ test('ffmpeg publishes over icecast://; the browser, relay-client and ffmpeg all
   const s = await res.json();
 
   // The browser player, listening before any audio exists.
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('stream-player li[role=option]');
+  const { page, errors } = await openDemo(browser, relay.url);
   await page.evaluate(async () => {
     const { StreamPlayer } = await import('/player.js');
     const p = new StreamPlayer();

@@ -4,7 +4,8 @@
 // every engine: 0 underruns, and what was rendered is sample-exact with the server's decode.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, ENGINE } from './lib.mjs';
+import { startRelay, referenceDecode, trackByFile } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, ENGINE } from '../support/browsers.mjs';
 
 const BUSY_S = 10;
 let relay, browser;

@@ -12,8 +12,9 @@
 // Then a seek: the new stream's first rendered frame is the requested sample exactly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
-  thirdOctaveBands, rmsDb, bestLag, envelopeCorrelation } from './lib.mjs';
+import { startRelay, referenceDecode, trackByFile } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, openDemo } from '../support/browsers.mjs';
+import { thirdOctaveBands, rmsDb, bestLag, envelopeCorrelation } from '../support/audio.mjs';
 
 let relay, browser;
 // Recordings end a set time after their stream's first rendered frame; this caps them, room
@@ -48,11 +49,7 @@ function compare(label, rendered, ref) {
 }
 
 test('opus plays matching the source in level and spectrum; a seek lands on the exact sample', async () => {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('stream-player li[role=option]');
+  const { page, errors } = await openDemo(browser, relay.url);
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');
   const ref = referenceDecode(relay.url, track.id);

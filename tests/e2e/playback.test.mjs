@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, ARTIFACTS } from './lib.mjs';
+import { startRelay, referenceDecode, trackByFile, ARTIFACTS } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, openDemo } from '../support/browsers.mjs';
 
 // Recorded from before the play until 8 s after playback started (at most 30 s in all).
 const RECORD_SECONDS = 8;
@@ -21,11 +22,7 @@ after(async () => {
 });
 
 test('demo page plays pcm_f32 bit-exact with the server decode, no underrun', async () => {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(relay.url + '/?preset=off');
-  await page.waitForSelector('stream-player li[role=option]');
+  const { page, errors } = await openDemo(browser, relay.url);
   const tracks = await page.evaluate(() => fetch('/api/tracks').then((r) => r.json()));
   const track = trackByFile(tracks, 'aurora-48k.flac');
   await attachRecorder(page, CAP_S);

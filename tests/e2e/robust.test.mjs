@@ -13,9 +13,8 @@
 // run in every engine of ENGINE.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile, RECORDER_SOURCE,
-} from './lib.mjs';
+import { startRelay, referenceDecode, trackByFile } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, RECORDER_SOURCE } from '../support/browsers.mjs';
 
 const CAP_S = 30;
 let relay, browser, tracks;

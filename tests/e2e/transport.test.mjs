@@ -1,11 +1,12 @@
 // End to end, real time, against the real relay: the transport never clicks, never stalls.
 // Sine tracks make clicks measurable: a click is a first difference of the rendered output
-// above 1.5x the largest the sources have (see lib.mjs `clicks`); a negative test shows the
+// above 1.5x the largest the sources have (see support/audio.mjs `clicks`); a negative test shows the
 // detector flags a hard cut made by the same player with fades switched off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, makeToneLibrary,
-  clicks, maxStep, startProxy, trackByFile } from './lib.mjs';
+import { startRelay, referenceDecode, makeToneLibrary, startProxy, trackByFile } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording, pageWithPlayer as pageWithPlayerOn } from '../support/browsers.mjs';
+import { clicks, maxStep } from '../support/audio.mjs';
 
 const TONES = {
   'a440.wav': { seconds: 14, hz: 440 },
@@ -27,24 +28,9 @@ before(async () => {
 });
 after(async () => { await browser?.close(); relay?.stop(); });
 
-async function pageWithPlayer(opts = {}, name = 'p') {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  // A bare same-origin document: the demo page's own player (a second engine) would only add load.
-  await page.goto(relay.url + '/healthz');
-  await page.evaluate(async ({ opts, name }) => {
-    const { StreamPlayer } = await import('/player.js');
-    const p = new StreamPlayer(opts);
-    await p.init();
-    window[name] = p;
-    window.__states = [];
-    p.addEventListener('statechange', (e) => window.__states.push(e.detail.state));
-    window.__seeked = [];
-    p.addEventListener('seeked', (e) => window.__seeked.push(e.detail));
-  }, { opts, name });
-  return { page, errors };
-}
+const pageWithPlayer = (opts = {}, name = 'p') => pageWithPlayerOn(browser, relay.url, {
+  opts, name, record: { __states: 'statechange.state', __seeked: 'seeked' },
+});
 
 const id = (file) => trackByFile(tracks, file).id;
 const stats = (page, name = 'p') => page.evaluate((n) => window[n].stats, name);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, installPackage } from './lib.mjs';
+import { ROOT, installPackage } from '../support/processes.mjs';
 
 test('TypeScript declarations: a strict consumer of the installed package compiles', (t) => {
   const pkg = installPackage();

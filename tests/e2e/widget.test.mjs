@@ -8,10 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  ROOT, startRelay, launchBrowser, referenceDecode, attachRecorder, stopRecording, collectRecording, trackByFile,
-  serveStatic, installPackage,
-} from './lib.mjs';
+import { ROOT, startRelay, referenceDecode, trackByFile, serveStatic, installPackage } from '../support/processes.mjs';
+import { launchBrowser, attachRecorder, stopRecording, collectRecording } from '../support/browsers.mjs';
 
 let relay, host, browser, tracks, pkg;
 // The most the recorder takes: the test ends the recording once the pause is heard.

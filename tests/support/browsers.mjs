@@ -674,3 +674,14 @@ export async function pageWithPlayer(browser, relayUrl, { path = '/healthz', wai
   if (unlock) await page.unlockAudio();
   return { page, errors };
 }
+
+/** The demo page of the relay at `relayUrl` (its own `<stream-player>` ready), and the page's
+ * errors collected. */
+export async function openDemo(browser, relayUrl) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(relayUrl + '/?preset=off');
+  await page.waitForSelector('stream-player li[role=option]');
+  return { page, errors };
+}
