@@ -179,8 +179,7 @@ impl FrameIngest {
     /// Checks one producer frame and decodes it to interleaved PCM. A frame may start after the
     /// expected position (the gap becomes silence, up to 1 s), never before.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<f32>, IngestError> {
-        let (codec, channels, expected, opus, scratch) =
-            (self.codec, self.channels, &mut self.expected, &mut self.opus, &mut self.scratch[..]);
+        let (codec, channels, expected) = (self.codec, self.channels, self.expected);
         let (h, payload) = FrameHeader::parse(bytes)
             .map_err(|e| IngestError::new(ErrorCode::CorruptAudio, format!("bad frame: {e}")))?;
         if h.codec != codec || h.channels != channels {
@@ -194,13 +193,13 @@ impl FrameIngest {
                 ),
             ));
         }
-        if h.sample_pos < *expected {
+        if h.sample_pos < expected {
             return Err(IngestError::new(
                 ErrorCode::CorruptAudio,
-                format!("frame at {} overlaps audio up to {}", h.sample_pos, *expected),
+                format!("frame at {} overlaps audio up to {}", h.sample_pos, expected),
             ));
         }
-        let gap = h.sample_pos - *expected;
+        let gap = h.sample_pos - expected;
         if gap > STREAM_SAMPLE_RATE as u64 {
             return Err(IngestError::new(ErrorCode::CorruptAudio, format!("a gap of {gap} frames")));
         }
@@ -213,17 +212,17 @@ impl FrameIngest {
                 decode_pcm_into(codec, payload, &mut out[start..]);
             }
             Codec::Opus => {
-                let dec = opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
+                let dec = self.opus.as_mut().ok_or_else(|| IngestError::new(ErrorCode::Internal, "no decoder"))?;
                 for p in OpusPackets::new(payload) {
                     let p = p.map_err(|e| IngestError::new(ErrorCode::CorruptAudio, e.to_string()))?;
-                    let n = dec.decode_float(p, scratch, false).map_err(|e| {
+                    let n = dec.decode_float(p, &mut self.scratch, false).map_err(|e| {
                         IngestError::new(ErrorCode::CorruptAudio, format!("Opus packet does not decode: {e}"))
                     })?;
-                    out.extend_from_slice(&scratch[..n * ch]);
+                    out.extend_from_slice(&self.scratch[..n * ch]);
                 }
             }
         }
-        *expected = h.sample_pos + h.frame_count as u64;
+        self.expected = h.sample_pos + h.frame_count as u64;
         Ok(out)
     }
 }
