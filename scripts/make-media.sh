@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=media
-STAMP="$OUT/.complete-v1"
+STAMP="$OUT/.complete-v2"
 [ -f "$STAMP" ] && exit 0
 mkdir -p "$OUT"
 TMP="$(mktemp -d)"
@@ -22,7 +22,8 @@ ff -i "$TMP/master48.wav" -c:a libvorbis -q:a 6 "${tags[@]}" -metadata title="Au
 ff -i "$TMP/master44.wav" -t 10 -c:a pcm_s16le "${tags[@]}" -metadata title="Aurora excerpt (WAV, 44.1 kHz)" "$OUT/aurora-excerpt-44k.wav"
 espeak-ng -v en-us -s 150 -w "$TMP/voice.wav" \
   "Welcome to the stream engine. This voice was synthesized on this machine, streamed by the relay, and played by WebAssembly inside an audio worklet. No clicks, no gaps, no stalls."
-sox -q "$TMP/voice.wav" -r 48000 -b 16 "$TMP/voice48.wav" rate -v
+# -R: sox seeds its dither with a fixed number, so every machine builds the same clip.
+sox -q -R "$TMP/voice.wav" -r 48000 -b 16 "$TMP/voice48.wav" rate -v
 ff -i "$TMP/voice48.wav" -c:a pcm_s16le -metadata title="Welcome (spoken, WAV, 48 kHz)" -metadata artist="espeak-ng" -metadata album="Demo Library" "$OUT/welcome-voice-48k.wav"
 touch "$STAMP"
 ls -la "$OUT"

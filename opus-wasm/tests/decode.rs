@@ -10,7 +10,7 @@
 //! - 5% of the packets lost (concealed by both): no sample beyond ±1; no concealed frame louder
 //!   than the frame before it + 6 dB (unless below [`QUIET_RMS`]); SNR against libopus from the
 //!   tenth packet after a loss on at least [`RECOVERED_SNR_MIN_DB`], from the twentieth on at
-//!   least [`CLEAN_SNR_MIN_DB`] (the states have converged); against the loss-free decode, from
+//!   least [`CONVERGED_SNR_MIN_DB`] (the states have converged); against the loss-free decode, from
 //!   the third packet on, at most 6 dB below libopus' own recovery;
 //! - garbage (random bytes, real packets mutated and cut short): never a panic, every output
 //!   sample finite and within ±1, and the decoder decodes real packets again after a reset;
@@ -36,6 +36,12 @@ const CLEAN_SNR_MIN_DB: f64 = 100.0;
 /// decays as the decoders' states converge, 5 to 8 dB a packet: from the third packet on it is
 /// 26 dB on music (49 dB on voice), from the tenth on 74 dB (89 dB).
 const RECOVERED_SNR_MIN_DB: f64 = 40.0;
+/// After a loss, from the twentieth packet (400 ms) on. Usually the states have converged to
+/// float rounding (155 dB on voice) but not always: the voice clip resampled with nine different
+/// dither seeds (sox's default dither is random) gave 155 dB on most, 116-120 dB on three, and
+/// 62-69 dB on two (SILK's concealment leaves a difference -60 dB under the signal that decays
+/// slowly). A decoder that had not recovered would be near the loss-free figures below, 10-30 dB.
+const CONVERGED_SNR_MIN_DB: f64 = 50.0;
 /// Concealed frames this quiet (-40 dBFS) are not checked for bursts: concealing the first
 /// packets of an onset can double a near-silent level (libopus does the same).
 const QUIET_RMS: f64 = 0.01;
@@ -301,7 +307,7 @@ fn concealment_is_bounded_and_recovers() {
             theirs_clean
         );
         assert!(from10 >= RECOVERED_SNR_MIN_DB, "{}: from the tenth packet after a loss, SNR {from10:.1} dB", p.name);
-        assert!(from20 >= CLEAN_SNR_MIN_DB, "{}: from the twentieth packet after a loss, SNR {from20:.1} dB", p.name);
+        assert!(from20 >= CONVERGED_SNR_MIN_DB, "{}: from the twentieth packet after a loss, SNR {from20:.1} dB", p.name);
         assert!(
             ours_clean >= theirs_clean - 6.0,
             "{}: recovers worse than libopus ({ours_clean:.1} vs {theirs_clean:.1} dB)",

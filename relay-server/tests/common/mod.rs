@@ -18,7 +18,7 @@ pub fn repo_root() -> PathBuf {
 pub fn media_dir() -> PathBuf {
     let dir = repo_root().join("media");
     assert!(
-        dir.join(".complete-v1").exists(),
+        dir.join(".complete-v2").exists(),
         "media/ is missing: run `make media` (make test does it) before the tests"
     );
     dir
