@@ -13,7 +13,7 @@ log() { printf '[setup] %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 APT_PKGS=(chromium chromium-driver ffmpeg sox libsox-fmt-all espeak-ng libopus-dev pkg-config
           opus-tools flac lame binaryen icecast2
-          firefox-esr webkit2gtk-driver xvfb pulseaudio)
+          firefox-esr webkit2gtk-driver xvfb pulseaudio nats-server)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

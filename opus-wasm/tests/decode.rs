@@ -307,7 +307,11 @@ fn concealment_is_bounded_and_recovers() {
             theirs_clean
         );
         assert!(from10 >= RECOVERED_SNR_MIN_DB, "{}: from the tenth packet after a loss, SNR {from10:.1} dB", p.name);
-        assert!(from20 >= CONVERGED_SNR_MIN_DB, "{}: from the twentieth packet after a loss, SNR {from20:.1} dB", p.name);
+        assert!(
+            from20 >= CONVERGED_SNR_MIN_DB,
+            "{}: from the twentieth packet after a loss, SNR {from20:.1} dB",
+            p.name
+        );
         assert!(
             ours_clean >= theirs_clean - 6.0,
             "{}: recovers worse than libopus ({ours_clean:.1} vs {theirs_clean:.1} dB)",
