@@ -314,23 +314,30 @@ export class StreamPlayerElement extends HTMLElement {
 
   // ---- internals ----
 
+  /** The relays of `server`: one URL, or a cluster's, comma-separated (tried in turn). */
+  _serverList() {
+    const list = (this.getAttribute('server') || '').split(',').map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
+    return list.length ? list : [location.origin];
+  }
+
   _serverUrl() {
-    return (this.getAttribute('server') || location.origin).replace(/\/+$/, '');
+    return this._serverList()[0];
   }
 
   _validServer() {
-    const s = this.getAttribute('server');
-    if (!s) return true;
-    try {
-      const u = new URL(s, location.href);
-      return u.protocol === 'http:' || u.protocol === 'https:';
-    } catch { return false; }
+    if (!this.getAttribute('server')) return true;
+    return this._serverList().every((s) => {
+      try {
+        const u = new URL(s, location.href);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch { return false; }
+    });
   }
 
   _ensurePlayer() {
     if (this._player) return this._player;
     if (!this._validServer()) return null;
-    const opts = { server: this._serverUrl(), statsIntervalMs: 50 };
+    const opts = { servers: this._serverList(), statsIntervalMs: 50 };
     if (this._presetOk) opts.preset = this.getAttribute('preset');
     else opts.preset = this._ui.preset.value;
     const num = (a) => Number(this.getAttribute(a));

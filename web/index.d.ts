@@ -34,6 +34,8 @@ export interface StreamPlayerErrorDetail {
 export interface StreamPlayerOptions {
   /** Base URL of the relay (default: this page's origin). */
   server?: string;
+  /** The relays of a cluster, tried in turn; the player resumes on the next at the exact next sample. */
+  servers?: string[];
   /** Ring buffer capacity, ms (6000). */
   capacityMs?: number;
   /** Audio buffered before playback starts, ms (100); live streams use `liveBufferMs` (500). */

@@ -75,6 +75,9 @@ export class StreamPlayer extends EventTarget {
   /**
    * @param {object} opts
    * @param {string} [opts.server] base URL of the relay (default: this page's origin)
+   * @param {string[]} [opts.servers] base URLs of the relays of a cluster, tried in turn: when
+   *   the connection to one dies, the player moves to the next and resumes at the exact next
+   *   sample (a library track or a live stream). `server` is the first when both are given.
    * @param {number} [opts.capacityMs=6000] ring buffer capacity
    * @param {number} [opts.startThresholdMs=100] audio buffered before playback starts
    * @param {number} [opts.liveBufferMs=500] the same for live streams (their audio arrives in
@@ -90,7 +93,9 @@ export class StreamPlayer extends EventTarget {
    */
   constructor(opts = {}) {
     super();
-    this.server = (opts.server || location.origin).replace(/\/$/, '');
+    const servers = [...(opts.server ? [opts.server] : []), ...(opts.servers || [])];
+    this.servers = (servers.length ? servers : [location.origin]).map((u) => String(u).replace(/\/$/, ''));
+    this.server = this.servers[0];
     this.opts = {
       capacityMs: 6000, startThresholdMs: 100, liveBufferMs: 500, fadeMs: 10, crossfadeMs: 30, statsIntervalMs: 100,
       preset: 'off', intensity: 1, volume: 1, targetLufs: -14, presetBlendMs: 30, ...opts,
@@ -174,8 +179,8 @@ export class StreamPlayer extends EventTarget {
     this.worker = worker;
     const channel = new MessageChannel();
     node.port.postMessage({ t: 'port', port: channel.port1 }, [channel.port1]);
-    const ws = this.server.replace(/^http/, 'ws') + '/ws';
-    worker.postMessage({ cmd: 'init', wsUrl: ws, port: channel.port2, startThresholdMs: this.opts.startThresholdMs, liveBufferMs: this.opts.liveBufferMs }, [channel.port2]);
+    const wsUrls = this.servers.map((u) => u.replace(/^http/, 'ws') + '/ws');
+    worker.postMessage({ cmd: 'init', wsUrl: wsUrls[0], wsUrls, port: channel.port2, startThresholdMs: this.opts.startThresholdMs, liveBufferMs: this.opts.liveBufferMs }, [channel.port2]);
     this._statsTimer = setInterval(() => node.port.postMessage({ t: 'poll', id: 1 }), this.opts.statsIntervalMs);
     // Ready when the Worker runs (its script loaded, its Opus decoder set up): a play() right
     // after init() then only waits for the network.

@@ -101,6 +101,13 @@ pub struct Config {
     /// On SIGTERM or SIGINT, how long connections get to be told and to close, seconds.
     #[arg(long, env = "RELAY_SHUTDOWN_GRACE_S", default_value_t = 5)]
     pub shutdown_grace_s: u64,
+    /// Join a cluster of relays on these NATS servers (`nats://HOST:PORT`, comma-separated, the
+    /// first tried first; JetStream on). Without it the relay is a single self-contained node.
+    #[arg(long, env = "RELAY_NATS", value_name = "URL", value_delimiter = ',')]
+    pub nats: Vec<String>,
+    /// This node's name in the cluster (unique; default: the listen address).
+    #[arg(long, env = "RELAY_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 impl Config {

@@ -58,6 +58,14 @@ pub fn build(
         .pre_skip()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let live = Arc::new(LiveRegistry::new(config.live()));
+    let http = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let cluster = if config.nats.is_empty() {
+        None
+    } else {
+        let node_id = config.node_id.clone().unwrap_or_else(|| http.clone());
+        let c = crate::cluster::ClusterConfig { urls: config.nats.clone(), node_id, http };
+        Some(crate::cluster::Cluster::start(c, live.clone())?)
+    };
     let ingest_port = ingest.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
     let state = web::Data::from(Arc::new(AppState {
         config,
@@ -68,6 +76,7 @@ pub fn build(
         live,
         ingest_port,
         shutdown: tokio::sync::watch::channel(false).0,
+        cluster,
     }));
     let shared = state.clone().into_inner();
     if let Some(ingest) = ingest {

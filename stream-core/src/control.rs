@@ -81,6 +81,11 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists, but not for this HTTP method.
     MethodNotAllowed,
+    /// The relay runs in a cluster (`--nats`) and cannot reach the bus: what needs another node
+    /// (a stream or token made elsewhere) is refused; its own streams and library still play.
+    ClusterUnavailable,
+    /// Another producer took the live stream over (on this node or another of the cluster).
+    ProducerReplaced,
 }
 
 impl ErrorCode {
@@ -118,6 +123,8 @@ impl ErrorCode {
             ErrorCode::TooManyMessages => "too_many_messages",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::ClusterUnavailable => "cluster_unavailable",
+            ErrorCode::ProducerReplaced => "producer_replaced",
         }
     }
 
@@ -143,18 +150,18 @@ impl ErrorCode {
             OriginNotAllowed | LiveDisabled => 403,
             UnknownTrack | NotFound => 404,
             MethodNotAllowed => 405,
-            StreamBusy => 409,
+            StreamBusy | ProducerReplaced => 409,
             StreamEnded => 410,
             MessageTooLarge => 413,
             UnsupportedFormat | DecodeError | MediaTruncated => 422,
             RateLimited | TooManyMessages => 429,
             Internal => 500,
-            TooManyStreams | TooManyListeners | ServerShutdown => 503,
+            TooManyStreams | TooManyListeners | ServerShutdown | ClusterUnavailable => 503,
         }
     }
 
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::MalformedMessage,
         ErrorCode::UnknownMessage,
         ErrorCode::MessageTooLarge,
@@ -186,6 +193,8 @@ impl ErrorCode {
         ErrorCode::TooManyMessages,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::ClusterUnavailable,
+        ErrorCode::ProducerReplaced,
     ];
 }
 
@@ -250,7 +259,9 @@ pub enum ClientMessage {
     /// Keep-alive; answered with `pong` carrying the same `id`.
     Ping { id: u64 },
     /// Listen to live stream `stream_id` with a listen token.
-    Listen { stream_id: String, token: String, codec: Codec },
+    /// `from_sample`: a rejoin (after a lost connection, on this node or another of a
+    /// cluster) resumes at that position if the node still holds it.
+    Listen { stream_id: String, token: String, codec: Codec, from_sample: Option<u64> },
     /// Become the producer of live stream `stream_id` (publish token): binary frames of `codec`
     /// with `channels` at `sample_rate` (48 kHz only) follow, then `end`.
     Publish { stream_id: String, token: String, codec: Codec, channels: u8, sample_rate: u32 },
@@ -326,7 +337,14 @@ pub enum ServerMessage {
     /// Answer to `ping`.
     Pong { id: u64 },
     /// A `publish` was accepted: binary frames may follow.
-    PublishReady { stream_id: String, channels: u8 },
+    /// `next_sample`: the stream position the producer's first frame goes to (0, or where the
+    /// stream stands when this producer takes it over from one whose node went away).
+    PublishReady {
+        stream_id: String,
+        channels: u8,
+        #[serde(default)]
+        next_sample: u64,
+    },
 }
 
 /// The data of `audio_stream_start`.
@@ -543,6 +561,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             stream_id: short_string(data, "stream_id")?.to_owned(),
             token: token(data),
             codec: codec_field(data)?,
+            from_sample: optional_u64(data, "from_sample", u64::MAX >> 1)?,
         }),
         "publish" => {
             let channels = optional_u64(data, "channels", 2)?.unwrap_or(2);

@@ -131,3 +131,57 @@ export function installPackage() {
 
 /** Waits `ms` (for pacing a poll loop, never for a result). */
 export const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+/** A free TCP port on 127.0.0.1 (bound and released: the caller binds it next). */
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+  });
+}
+
+/** `n` clustered, JetStream-enabled nats-servers (Debian's) on 127.0.0.1, each with its own
+ * store: resolves with their client URLs once each takes connections; `kill(i)`, `stop()`. */
+export async function startNatsCluster(n = 3) {
+  const { connect } = await import('node:net');
+  const ports = [];
+  for (let i = 0; i < n; i++) ports.push([await freePort(), await freePort()]);
+  const children = ports.map(([port, cport], i) => {
+    const routes = ports.filter((_, j) => j !== i).map(([, c]) => `nats://127.0.0.1:${c}`).join(',');
+    const store = mkdtempSync(join(tmpdir(), 'e2e-nats-'));
+    return spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '--cluster', `nats://127.0.0.1:${cport}`,
+      '--cluster_name', 'e2e', '--routes', routes, '--server_name', `n${i + 1}`, '-js', '-sd', store], { stdio: 'ignore' });
+  });
+  for (const [port] of ports) {
+    const t0 = Date.now();
+    for (;;) {
+      const up = await new Promise((ok) => {
+        const s = connect(port, '127.0.0.1', () => { s.end(); ok(true); });
+        s.once('error', () => ok(false));
+      });
+      if (up) break;
+      if (Date.now() - t0 > 20000) throw new Error(`nats-server on ${port} did not start`);
+      await sleep(20);
+    }
+  }
+  return {
+    urls: ports.map(([p]) => `nats://127.0.0.1:${p}`),
+    kill: (i) => children[i].kill('SIGKILL'),
+    stop: () => children.forEach((c) => c.kill('SIGKILL')),
+  };
+}
+
+/** Waits until `GET /api/cluster` of the relay at `url` lists `n` nodes alive. */
+export async function clusterOf(url, n, timeoutMs = 60000) {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const v = await (await fetch(url + '/api/cluster')).json();
+      if (v.nodes && v.nodes.length === n) return v;
+    } catch { /* not yet */ }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${url}/api/cluster did not list ${n} nodes`);
+    await sleep(100);
+  }
+}

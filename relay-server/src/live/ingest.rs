@@ -161,8 +161,9 @@ pub struct FrameIngest {
 }
 
 impl FrameIngest {
-    /// For a publish of `codec` with `channels` channels (1 or 2).
-    pub fn new(codec: Codec, channels: u8) -> Result<Self, IngestError> {
+    /// For a publish of `codec` with `channels` channels (1 or 2) whose first frame goes to
+    /// `start` (0, or where the stream stands when this producer takes it over).
+    pub fn new(codec: Codec, channels: u8, start: u64) -> Result<Self, IngestError> {
         let opus = match codec {
             Codec::Opus => Some(opus_decoder(channels).map_err(|e| IngestError::new(e.code, e.message))?),
             _ => None,
@@ -170,7 +171,7 @@ impl FrameIngest {
         Ok(FrameIngest {
             codec,
             channels,
-            expected: 0,
+            expected: start,
             opus,
             scratch: vec![0.0; MAX_FRAME_SAMPLES * channels as usize],
         })

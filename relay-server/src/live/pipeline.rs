@@ -21,6 +21,8 @@ pub enum Ingest {
     End,
     /// The producer failed or vanished: `code` and a sentence for the listeners.
     Fail(ErrorCode, String),
+    /// Another producer took the stream over: stop without a word to the listeners.
+    Abandon,
 }
 
 /// The producer side of a stream's pipeline. Dropping it without [`Ingest::End`] is a vanished
@@ -30,6 +32,9 @@ pub struct Producer {
     pub channels: u8,
     /// Frames sent so far.
     pub frames: u64,
+    /// The stream position the producer's first frame goes to: 0, or where the stream stood
+    /// when this producer took it over from one whose node went away.
+    pub start_pos: u64,
     pub(super) started: Option<Instant>,
     pub(super) max_ahead: Duration,
     pub(super) finished: bool,
@@ -76,6 +81,12 @@ impl Producer {
         let _ = self.tx.send(Ingest::End);
     }
 
+    /// Stops quietly: another producer took the stream over, which goes on without this one.
+    pub fn abandon(mut self) {
+        self.finished = true;
+        let _ = self.tx.send(Ingest::Abandon);
+    }
+
     /// Fails the stream with `err` (listeners get it as `audio_stream_error`).
     pub fn fail(mut self, err: &IngestError) {
         self.finished = true;
@@ -100,13 +111,26 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
     let settings = OpusSettings::resolve(&OpusParams::default(), channels as usize);
     let mut encoder = settings.encoder().map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?;
     let pre_skip = encoder.get_lookahead().map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))? as u32;
+    // A takeover (the stream already has audio) goes on where the stream stands, as one more
+    // producer: its first frame is marked as a seam.
+    let start_pos = stream.next_pos();
+    let page_seq = stream.next_page_seq();
+    if start_pos > 0 {
+        stream.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
     stream.set_format(channels, pre_skip);
+    if let Some(hook) = registry.on_pipeline.get() {
+        hook(&stream);
+    }
     let (tx, rx) = mpsc::sync_channel::<Ingest>(INGEST_QUEUE);
     let name = format!("live-{}", stream.id);
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
             let mut p = Pipeline::new(stream, channels, pre_skip);
+            p.pos = start_pos;
+            p.page_seq = page_seq;
+            p.seam = start_pos > 0;
             let mut pcm: Vec<f32> = Vec::with_capacity(LIVE_FRAME_FRAMES * channels as usize * 2);
             loop {
                 match rx.recv() {
@@ -131,6 +155,7 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
                         p.fail(code, message);
                         return;
                     }
+                    Ok(Ingest::Abandon) => return,
                     Err(_) => {
                         p.fail(ErrorCode::ProducerLost, "the producer disconnected".into());
                         return;
@@ -139,7 +164,15 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
             }
         })
         .map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok(Producer { tx, channels, frames: 0, started: None, max_ahead: registry.config.max_ahead, finished: false })
+    Ok(Producer {
+        tx,
+        channels,
+        frames: 0,
+        start_pos,
+        started: None,
+        max_ahead: registry.config.max_ahead,
+        finished: false,
+    })
 }
 
 pub(super) struct Pipeline {
@@ -150,6 +183,8 @@ pub(super) struct Pipeline {
     pub(super) page_seq: u32,
     pub(super) crc: [u32; 256],
     pub(super) packet: Vec<u8>,
+    /// The next frame is the first of a producer that took the stream over.
+    pub(super) seam: bool,
 }
 
 impl Pipeline {
@@ -163,6 +198,7 @@ impl Pipeline {
             page_seq: 2,
             crc: stream_core::ogg::crc_table(),
             packet: vec![0; 4000],
+            seam: false,
         }
     }
 
@@ -192,10 +228,11 @@ impl Pipeline {
             packets.push(self.packet[..n].to_vec());
         }
         let session = self.stream.session;
+        let flags = if std::mem::take(&mut self.seam) { stream_core::wire::FLAG_DISCONTINUITY } else { 0 };
         let header = FrameHeader {
             codec: Codec::Opus,
             channels: self.channels,
-            flags: 0,
+            flags,
             session,
             sample_pos: self.pos,
             frame_count: frames as u32,
@@ -206,14 +243,14 @@ impl Pipeline {
         // (A stream ending on a frame boundary has an empty last frame: PCM listeners get none.)
         let (mut s16, mut f32s) = (Vec::new(), Vec::new());
         if real > 0 {
-            encode_pcm_frame(Codec::PcmS16, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut s16)
+            encode_pcm_frame(Codec::PcmS16, self.channels, flags, session, self.pos, &pcm[..real * ch], &mut s16)
                 .ok_or("pcm frame")?;
-            encode_pcm_frame(Codec::PcmF32, self.channels, 0, session, self.pos, &pcm[..real * ch], &mut f32s)
+            encode_pcm_frame(Codec::PcmF32, self.channels, flags, session, self.pos, &pcm[..real * ch], &mut f32s)
                 .ok_or("pcm frame")?;
         }
         let granule = if last { self.pre_skip as u64 + self.pos + real as u64 } else { self.pos + frames as u64 };
-        let flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
-        let ogg = stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, flags, &packets);
+        let page_flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
+        let ogg = stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, page_flags, &packets);
         let frame = LiveFrame {
             pos: self.pos,
             frames: real as u32,

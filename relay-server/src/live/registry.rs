@@ -40,6 +40,19 @@ pub struct LiveRegistry {
     pub auth_failures: AtomicU64,
     pub dropped_slow: AtomicU64,
     pub ttfb: Histogram,
+    /// Called when a stream's pipeline starts on this node (before its first frame): how a
+    /// cluster learns that this node now produces the stream.
+    pub on_pipeline: std::sync::OnceLock<Box<dyn Fn(&Arc<LiveStream>) + Send + Sync>>,
+    /// The relay is a node of a cluster: its streams' producers may move between nodes.
+    pub clustered: std::sync::atomic::AtomicBool,
+}
+
+/// A token as the cluster shares it: its stream, scope and expiry (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedToken {
+    pub stream_id: String,
+    pub scope: Scope,
+    pub expires_at: u64,
 }
 
 /// A Prometheus histogram of seconds.
@@ -112,6 +125,8 @@ impl LiveRegistry {
             auth_failures: AtomicU64::new(0),
             dropped_slow: AtomicU64::new(0),
             ttfb: Histogram::new(&[0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            on_pipeline: std::sync::OnceLock::new(),
+            clustered: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -194,7 +209,7 @@ impl LiveRegistry {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed) as u32;
         let serial = u32::from_str_radix(&random_hex().map_err(err)?[..8], 16).unwrap_or(n);
         let burst = (self.config.burst_ms as usize * 48).div_ceil(LIVE_FRAME_FRAMES).max(1);
-        let stream = Arc::new(LiveStream::new(id.clone(), LIVE_SESSION_BASE + (n & 0x0fff_ffff), serial, burst));
+        let stream = Arc::new(LiveStream::new(id.clone(), LIVE_SESSION_BASE + (n & 0x0fff_ffff), serial, burst, self.clustered.load(Ordering::Relaxed)));
         let publish_token = self.issue(&id, Scope::Publish).map_err(err)?;
         let listen_token = self.issue(&id, Scope::Listen).map_err(err)?;
         self.streams().insert(id.clone(), stream.clone());
@@ -210,7 +225,8 @@ impl LiveRegistry {
         r
     }
 
-    pub(super) fn check(&self, id: &str, token: Option<&str>, scope: Scope) -> Result<Arc<LiveStream>, AuthError> {
+    /// [`LiveRegistry::authorize`] without counting a failure.
+    pub fn check(&self, id: &str, token: Option<&str>, scope: Scope) -> Result<Arc<LiveStream>, AuthError> {
         let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
         let info = self.tokens().get(token).cloned().ok_or(AuthError::Invalid)?;
         if info.stream_id != id {
@@ -249,6 +265,34 @@ impl LiveRegistry {
 
     pub fn release_listener(&self) {
         self.listeners_total.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn burst_frames(&self) -> usize {
+        (self.config.burst_ms as usize * 48).div_ceil(LIVE_FRAME_FRAMES).max(1)
+    }
+
+    /// The local copy of a stream made on another node of the cluster (its id, session and
+    /// Ogg serial come from the bus, so every node's listeners see the same frames).
+    pub fn adopt(&self, id: &str, session: u32, serial: u32) -> Arc<LiveStream> {
+        let mut streams = self.streams();
+        streams
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(LiveStream::new(id.to_owned(), session, serial, self.burst_frames(), true)))
+            .clone()
+    }
+
+    /// Takes a token issued by another node (its expiry as Unix seconds).
+    pub fn adopt_token(&self, token: &str, t: &SharedToken) {
+        let left = Duration::from_secs(t.expires_at.saturating_sub(unix_now()));
+        self.tokens().insert(
+            token.to_owned(),
+            TokenInfo { stream_id: t.stream_id.clone(), scope: t.scope, expires: Instant::now() + left },
+        );
+    }
+
+    /// Forgets a token (revoked or expired on another node).
+    pub fn forget_token(&self, token: &str) {
+        self.tokens().remove(token);
     }
 
     /// Lowers a token's expiry (tests).

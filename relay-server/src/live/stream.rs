@@ -2,7 +2,7 @@
 //! the fan-out ring its listeners read.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,14 @@ pub struct LiveStream {
     pub serial: u32,
     pub created: Instant,
     pub counters: StreamCounters,
+    /// In a cluster: the stream's producer may move between nodes, so a producer here may take
+    /// a live stream over when its own went away with its node.
+    pub movable: bool,
+    /// Which producer's audio this is: 0 for the first, one more at each takeover (a cluster
+    /// refuses frames of an older producer).
+    pub epoch: AtomicU32,
+    /// Notified when another producer took the stream over (the local one must stop).
+    pub replaced: tokio::sync::Notify,
     pub(super) tx: broadcast::Sender<LiveEvent>,
     pub(super) inner: Mutex<StreamInner>,
 }
@@ -91,7 +99,8 @@ pub(super) struct StreamInner {
     pub(super) phase: Phase,
     pub(super) channels: u8,
     pub(super) pre_skip: u32,
-    /// The last frames, for a late joiner's burst.
+    /// The last frames ([`RING_FRAMES`]): the tail of it is a late joiner's burst, all of it
+    /// the window a rejoining listener (`from_sample`) may resume in.
     pub(super) recent: VecDeque<Arc<LiveFrame>>,
     pub(super) burst_frames: usize,
     pub(super) producer: bool,
@@ -109,7 +118,7 @@ pub struct Subscription {
 }
 
 impl LiveStream {
-    pub(super) fn new(id: String, session: u32, serial: u32, burst_frames: usize) -> Self {
+    pub(super) fn new(id: String, session: u32, serial: u32, burst_frames: usize, movable: bool) -> Self {
         let (tx, _) = broadcast::channel(RING_FRAMES);
         LiveStream {
             id,
@@ -117,6 +126,9 @@ impl LiveStream {
             serial,
             created: Instant::now(),
             counters: StreamCounters::default(),
+            movable,
+            epoch: AtomicU32::new(0),
+            replaced: tokio::sync::Notify::new(),
             tx,
             inner: Mutex::new(StreamInner {
                 phase: Phase::Waiting,
@@ -145,8 +157,19 @@ impl LiveStream {
 
     /// Subscribes a listener: receiver first, then the burst, so no frame falls between.
     pub fn subscribe(&self) -> Subscription {
+        self.subscribe_from(None)
+    }
+
+    /// Subscribes a listener that resumes at `from` (a rejoin): its burst starts with the frame
+    /// holding `from` when the stream still has it, else it is the ordinary late-join burst.
+    pub fn subscribe_from(&self, from: Option<u64>) -> Subscription {
         let rx = self.tx.subscribe();
         let inner = self.lock();
+        let held = |f: u64| inner.recent.front().is_some_and(|first| first.pos <= f) && f <= next_of(&inner.recent);
+        let burst: Vec<Arc<LiveFrame>> = match from {
+            Some(f) if held(f) => inner.recent.iter().filter(|x| x.pos + x.frames as u64 > f).cloned().collect(),
+            _ => inner.recent.iter().skip(inner.recent.len().saturating_sub(inner.burst_frames)).cloned().collect(),
+        };
         let over = match &inner.phase {
             Phase::Ended { total_samples } => Some(LiveEvent::End { total_samples: *total_samples }),
             Phase::Failed { code, message } => Some(LiveEvent::Error { code: *code, message: message.clone() }),
@@ -154,7 +177,7 @@ impl LiveStream {
         };
         Subscription {
             rx,
-            burst: inner.recent.iter().cloned().collect(),
+            burst,
             channels: inner.channels,
             pre_skip: inner.pre_skip,
             over,
@@ -167,10 +190,32 @@ impl LiveStream {
         (inner.channels, inner.pre_skip)
     }
 
-    /// Claims the stream for a producer; `false` if one is already attached or it is over.
+    /// Where the next frame of the stream goes (0 before any audio).
+    pub fn next_pos(&self) -> u64 {
+        next_of(&self.lock().recent)
+    }
+
+    /// The Ogg page sequence number of the next frame.
+    pub fn next_page_seq(&self) -> u32 {
+        self.lock().recent.back().map_or(2, |f| f.ogg_seq + 1)
+    }
+
+    /// Whether a producer feeds the stream on this node.
+    pub fn has_producer(&self) -> bool {
+        self.lock().producer
+    }
+
+    /// Claims the stream for a producer; `false` if one is already attached or it is over. A
+    /// stream of a cluster may be claimed while it is live: its producer moved here because its
+    /// node went away (the audio goes on at [`LiveStream::next_pos`]).
     pub fn attach_producer(&self) -> bool {
         let mut inner = self.lock();
-        if inner.producer || !matches!(inner.phase, Phase::Waiting) {
+        let open = match inner.phase {
+            Phase::Waiting => true,
+            Phase::Live => self.movable,
+            _ => false,
+        };
+        if inner.producer || !open {
             return false;
         }
         inner.producer = true;
@@ -187,14 +232,16 @@ impl LiveStream {
         }
     }
 
-    pub(super) fn publish(&self, ev: LiveEvent) {
+    /// Publishes an event to every listener of this node (the pipeline's output, or what the
+    /// cluster bus brings from the producer's node).
+    pub fn publish(&self, ev: LiveEvent) {
         {
             let mut inner = self.lock();
             match &ev {
                 LiveEvent::Frame(f) => {
                     inner.phase = Phase::Live;
                     inner.recent.push_back(f.clone());
-                    while inner.recent.len() > inner.burst_frames {
+                    while inner.recent.len() > RING_FRAMES {
                         inner.recent.pop_front();
                     }
                 }
@@ -217,7 +264,21 @@ impl LiveStream {
         let _ = self.tx.send(ev);
     }
 
-    pub(super) fn set_format(&self, channels: u8, pre_skip: u32) {
+    /// The frames from `from` on that this node still holds (for another node's rejoin).
+    pub fn frames_from(&self, from: u64) -> Vec<Arc<LiveFrame>> {
+        self.lock().recent.iter().filter(|x| x.pos + x.frames as u64 > from).cloned().collect()
+    }
+
+    /// Another producer took the stream over: the local one stops (without ending the stream).
+    pub fn replace_producer(&self) {
+        let mut inner = self.lock();
+        inner.producer = false;
+        self.counters.producers.store(0, Ordering::Relaxed);
+        drop(inner);
+        self.replaced.notify_waiters();
+    }
+
+    pub fn set_format(&self, channels: u8, pre_skip: u32) {
         let mut inner = self.lock();
         inner.channels = channels;
         inner.pre_skip = pre_skip;
@@ -226,4 +287,8 @@ impl LiveStream {
     pub(super) fn ended_for(&self) -> Option<Duration> {
         self.lock().ended_at.map(|t| t.elapsed())
     }
+}
+
+fn next_of(recent: &VecDeque<Arc<LiveFrame>>) -> u64 {
+    recent.back().map_or(0, |f| f.pos + f.frames as u64)
 }

@@ -10,10 +10,18 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Scope::Publish => "publish",
             Scope::Listen => "listen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "publish" => Some(Scope::Publish),
+            "listen" => Some(Scope::Listen),
+            _ => None,
         }
     }
 }
@@ -48,7 +56,7 @@ pub fn random_hex() -> std::io::Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-pub(super) fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 

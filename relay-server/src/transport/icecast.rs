@@ -143,10 +143,11 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     }
     let id = head.path.strip_prefix("/live/").unwrap_or(head.path.trim_start_matches('/'));
     let id = id.split('?').next().unwrap_or_default();
-    let stream = match state.live.authorize(id, head.password.as_deref(), Scope::Publish) {
+    let stream = match state.authorize(id, head.password.as_deref(), Scope::Publish).await {
         Ok(s) => s,
-        Err(e) => return respond(&mut sock, ErrorCode::Unauthorized, &e.message()).await,
+        Err((code, m)) => return respond(&mut sock, code, &m).await,
     };
+    state.before_producer(&stream).await;
     if !stream.attach_producer() {
         return respond(&mut sock, ErrorCode::StreamBusy, "the stream already has a producer, or has ended").await;
     }
@@ -224,10 +225,11 @@ async fn listener(state: Arc<AppState>, mut sock: TcpStream, path: String) -> st
     let (p, query) = path.split_once('?').unwrap_or((&path, ""));
     let id = p.strip_prefix("/live/").unwrap_or(p).trim_end_matches(".ogg");
     let token = query.split('&').find_map(|kv| kv.strip_prefix("token="));
-    let stream = match state.live.authorize(id, token, Scope::Listen) {
+    let stream = match state.authorize(id, token, Scope::Listen).await {
         Ok(s) => s,
-        Err(e) => return respond(&mut sock, ErrorCode::Unauthorized, &e.message()).await,
+        Err((code, m)) => return respond(&mut sock, code, &m).await,
     };
+    state.feed(&stream).await;
     if !state.live.admit_listener() {
         return respond(&mut sock, ErrorCode::TooManyListeners, "the server is full").await;
     }

@@ -150,3 +150,28 @@ pub fn render_live(live: &crate::live::LiveRegistry, out: &mut String) {
     }
     live.ttfb.render("relay_live_ttfb_seconds", "time from a listen request to its first audio byte", out);
 }
+
+/// A cluster node's bus traffic per stream (label `stream`) and whether it is connected.
+pub fn render_cluster(cluster: &crate::cluster::Cluster, out: &mut String) {
+    let connected = u8::from(cluster.connected.load(Ordering::Acquire));
+    let _ = writeln!(
+        out,
+        "# HELP relay_cluster_connected 1 while this node is connected to a NATS server\n# TYPE relay_cluster_connected gauge\nrelay_cluster_connected{{node=\"{}\"}} {connected}",
+        cluster.node_id
+    );
+    let counters = cluster.all_counters();
+    type Get = fn(&crate::cluster::BusCounters) -> u64;
+    let per: [(&str, &str, Get); 5] = [
+        ("relay_bus_bytes_in_total", "bytes of a live stream taken from the bus", |c| c.bytes_in.load(Ordering::Relaxed)),
+        ("relay_bus_bytes_out_total", "bytes of a live stream published on the bus", |c| c.bytes_out.load(Ordering::Relaxed)),
+        ("relay_bus_messages_in_total", "messages of a live stream taken from the bus", |c| c.messages_in.load(Ordering::Relaxed)),
+        ("relay_bus_messages_out_total", "messages of a live stream published on the bus", |c| c.messages_out.load(Ordering::Relaxed)),
+        ("relay_bus_refused_total", "bus messages refused (malformed, forged, stale, an older producer's)", |c| c.refused.load(Ordering::Relaxed)),
+    ];
+    for (name, help, get) in per {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (id, c) in &counters {
+            let _ = writeln!(out, "{name}{{stream=\"{id}\"}} {}", get(c));
+        }
+    }
+}

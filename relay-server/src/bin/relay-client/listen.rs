@@ -11,9 +11,11 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::net::ws_url;
 use crate::receive::{parse_frame, write_wav, OpusOut};
 
-/// Listens to a live stream; writes the audio to `out`.
+/// Listens to a live stream; writes the audio to `out`. `server` may list a cluster's relays,
+/// comma-separated: when the connection to one dies, the listener rejoins the next at the exact
+/// next sample (`from_sample`), as the browser player does.
 pub(crate) async fn listen(
-    server: &str,
+    servers: &str,
     stream: &str,
     token: &str,
     codec: &str,
@@ -22,9 +24,10 @@ pub(crate) async fn listen(
 ) -> anyhow::Result<()> {
     let codec_v = Codec::from_name(codec).with_context(|| format!("unknown codec {codec:?}"))?;
     let t0 = std::time::Instant::now();
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
-    let msg = serde_json::json!({"type": "listen", "data": {"stream_id": stream, "token": token, "codec": codec}});
-    ws.send(Message::text(msg.to_string())).await?;
+    let servers: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut which = 0usize;
+    let mut rejoins = 0u32;
+    let mut ws = join(servers[0], stream, token, codec, None).await?;
     let mut start: Option<StreamStart> = None;
     let mut samples: Vec<f32> = Vec::new();
     let mut scratch = vec![0f32; 48_000 * 8];
@@ -33,9 +36,29 @@ pub(crate) async fn listen(
     let mut next_pos: Option<u64> = None;
     let mut first_audio: Option<std::time::Duration> = None;
     let mut ended = "ended";
-    while let Some(msg) = ws.next().await {
-        match msg? {
+    loop {
+        let msg = match ws.next().await {
+            Some(Ok(m)) => m,
+            // The relay went away: the next of the cluster, from the next sample (a single
+            // server, or a stream not started yet, ends here).
+            Some(Err(_)) | None if servers.len() > 1 && next_pos.is_some() && rejoins < 10 => {
+                which += 1;
+                rejoins += 1;
+                let server = servers[which % servers.len()];
+                eprintln!("relay-client: the connection was lost; rejoining on {server} at {next_pos:?}");
+                match join(server, stream, token, codec, next_pos).await {
+                    Ok(w) => ws = w,
+                    Err(e) => eprintln!("relay-client: {server}: {e:#}"),
+                }
+                continue;
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => break,
+        };
+        match msg {
             Message::Text(text) => match serde_json::from_str::<ServerMessage>(&text)? {
+                // A rejoin's start: the same stream goes on.
+                ServerMessage::AudioStreamStart(_) if start.is_some() => {}
                 ServerMessage::AudioStreamStart(s) => {
                     if codec_v == Codec::Opus {
                         opus_out = Some(OpusOut::new(s.channels)?);
@@ -57,6 +80,8 @@ pub(crate) async fn listen(
             Message::Binary(bytes) => {
                 let s = start.as_ref().context("audio before audio_stream_start")?;
                 let (h, payload) = parse_frame(&bytes, s, codec_v)?;
+                // (A rejoin starts with the frame holding the next sample: frames are cut at the
+                // same positions on every node, so it starts exactly there.)
                 if next_pos.is_some_and(|n| n != h.sample_pos) {
                     bail!("gap or overlap: frame at {} but {:?} expected", h.sample_pos, next_pos);
                 }
@@ -73,7 +98,7 @@ pub(crate) async fn listen(
                     break;
                 }
             }
-            Message::Close(c) => bail!("server closed the connection: {c:?}"),
+            Message::Close(c) if servers.len() == 1 => bail!("server closed the connection: {c:?}"),
             _ => {}
         }
     }
@@ -98,4 +123,21 @@ pub(crate) async fn listen(
         first_audio.map_or(-1.0, |d| d.as_secs_f64() * 1000.0)
     );
     Ok(())
+}
+
+/// Connects to `server`'s `/ws` and asks to listen (from `from`, a rejoin).
+async fn join(
+    server: &str,
+    stream: &str,
+    token: &str,
+    codec: &str,
+    from: Option<u64>,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
+    let mut data = serde_json::json!({"stream_id": stream, "token": token, "codec": codec});
+    if let Some(f) = from {
+        data["from_sample"] = serde_json::json!(f);
+    }
+    ws.send(Message::text(serde_json::json!({"type": "listen", "data": data}).to_string())).await?;
+    Ok(ws)
 }

@@ -150,6 +150,8 @@ enum Cmd {
 /// Which live stream, where, with which capability (listen or publish).
 #[derive(clap::Args)]
 struct LiveArgs {
+    /// The relay; a cluster's relays comma-separated, tried in turn when one dies (the listener
+    /// rejoins at the exact next sample, the producer goes on where the stream stands).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
     #[arg(long)]

@@ -102,9 +102,19 @@ impl PcmInput {
     }
 }
 
+/// The socket of a producer.
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Audio kept after it was sent, to send again to another relay of a cluster when the one
+/// that took it died before passing it on (10 s).
+const HISTORY_FRAMES: u64 = 480_000;
+
 /// Publishes `input` to a live stream in real time (100 ms frames, pcm_s16, resampled to 48 kHz).
+/// `servers` may list a cluster's relays, comma-separated: when the connection to one dies, the
+/// producer publishes on the next, which takes the stream over where it stands (`next_sample`
+/// of `publish_ready`); the audio from there on is sent again from what this client kept.
 pub(crate) async fn publish(
-    server: &str,
+    servers: &str,
     stream: &str,
     token: &str,
     input: &str,
@@ -130,18 +140,10 @@ pub(crate) async fn publish(
             return;
         }
     });
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
-    let msg = serde_json::json!({"type": "publish", "data": {"stream_id": stream, "token": token,
-        "codec": "pcm_s16", "channels": out_ch, "sample_rate": 48_000}});
-    ws.send(Message::text(msg.to_string())).await?;
-    match ws.next().await {
-        Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t)? {
-            ServerMessage::PublishReady { .. } => {}
-            ServerMessage::AudioStreamError { code, error, .. } => bail!("server refused: {}: {error}", code.as_str()),
-            other => bail!("unexpected answer {other:?}"),
-        },
-        other => bail!("no answer to publish: {other:?}"),
-    }
+    let servers: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut which = 0usize;
+    let (mut ws, _) = open(servers[0], stream, token, out_ch).await?;
+    let mut history: std::collections::VecDeque<(u64, Vec<f32>)> = std::collections::VecDeque::new();
     let t0 = std::time::Instant::now();
     let mut pos = 0u64;
     let mut pending: Vec<f32> = Vec::new();
@@ -173,11 +175,24 @@ pub(crate) async fn publish(
             }
             stream_core::wire::encode_pcm_frame(Codec::PcmS16, out_ch as u8, 0, 0, pos, &chunk, &mut frame)
                 .context("framing")?;
-            ws.send(Message::binary(frame.clone())).await?;
+            let sent = ws.send(Message::binary(frame.clone())).await;
+            history.push_back((pos, chunk.clone()));
             pos += (chunk.len() / out_ch) as u64;
+            while history.front().is_some_and(|(p, _)| p + HISTORY_FRAMES < pos) {
+                history.pop_front();
+            }
+            if let Err(e) = sent {
+                if servers.len() < 2 {
+                    return Err(e.into());
+                }
+                ws = failover(&servers, &mut which, stream, token, out_ch, &history).await?;
+            }
         }
     }
-    ws.send(Message::text(r#"{"type":"end"}"#)).await?;
+    if ws.send(Message::text(r#"{"type":"end"}"#)).await.is_err() && servers.len() > 1 {
+        ws = failover(&servers, &mut which, stream, token, out_ch, &history).await?;
+        ws.send(Message::text(r#"{"type":"end"}"#)).await?;
+    }
     // Wait for the server to confirm the end, then close cleanly: closing at once could reset
     // the connection before the server has read the last frames.
     while let Some(m) = ws.next().await {
@@ -193,4 +208,59 @@ pub(crate) async fn publish(
     while let Some(Ok(_)) = ws.next().await {}
     eprintln!("relay-client: published {:.3} s to {stream}", pos as f64 / 48_000.0);
     Ok(())
+}
+
+/// Connects to `server` and publishes: the socket and where the stream stands.
+async fn open(server: &str, stream: &str, token: &str, channels: usize) -> anyhow::Result<(Socket, u64)> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server)).await.context("connecting to /ws")?;
+    let msg = serde_json::json!({"type": "publish", "data": {"stream_id": stream, "token": token,
+        "codec": "pcm_s16", "channels": channels, "sample_rate": 48_000}});
+    ws.send(Message::text(msg.to_string())).await?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t)? {
+            ServerMessage::PublishReady { next_sample, .. } => Ok((ws, next_sample)),
+            ServerMessage::AudioStreamError { code, error, .. } => bail!("server refused: {}: {error}", code.as_str()),
+            other => bail!("unexpected answer {other:?}"),
+        },
+        other => bail!("no answer to publish: {other:?}"),
+    }
+}
+
+/// The relay died: publish on the next of the cluster (trying each for up to 10 s), then send
+/// again what it does not have yet from `history`.
+async fn failover(
+    servers: &[&str],
+    which: &mut usize,
+    stream: &str,
+    token: &str,
+    channels: usize,
+    history: &std::collections::VecDeque<(u64, Vec<f32>)>,
+) -> anyhow::Result<Socket> {
+    let t0 = std::time::Instant::now();
+    loop {
+        *which += 1;
+        let server = servers[*which % servers.len()];
+        match open(server, stream, token, channels).await {
+            Ok((mut ws, next)) => {
+                eprintln!("relay-client: publishing on {server} from position {next}");
+                let mut frame = Vec::new();
+                for (p, chunk) in history {
+                    let end = p + (chunk.len() / channels) as u64;
+                    if end <= next {
+                        continue;
+                    }
+                    let skip = next.saturating_sub(*p) as usize * channels;
+                    stream_core::wire::encode_pcm_frame(Codec::PcmS16, channels as u8, 0, 0, p.max(&next).to_owned(), &chunk[skip..], &mut frame)
+                        .context("framing")?;
+                    ws.send(Message::binary(frame.clone())).await?;
+                }
+                return Ok(ws);
+            }
+            Err(e) if t0.elapsed() < std::time::Duration::from_secs(10) => {
+                eprintln!("relay-client: {server}: {e:#}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -89,6 +89,12 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         }
         CreateError::Internal(m) => ApiError::new(ErrorCode::Internal, m),
     })?;
+    if let Some(c) = &state.cluster {
+        if let Err(code) = c.share_created(&stream, &created).await {
+            // The stream works here; other nodes learn of it only through the bus.
+            tracing::warn!(stream = %stream.id, code = code.as_str(), "the stream is not shared with the cluster");
+        }
+    }
     let relay_sourced = !paths.is_empty();
     if relay_sourced {
         stream.attach_producer();
@@ -124,7 +130,16 @@ pub async fn renew(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let by_key = state.live.config.api_key.as_deref().is_some_and(|k| bearer(&req).is_some_and(|t| same(t, k)));
+    if !by_key {
+        // A token minted on another node of a cluster is fetched here first.
+        state.authorize(&id, bearer(&req), Scope::Listen).await.map_err(|(code, m)| ApiError::new(code, m))?;
+    }
     let t = state.live.renew_listen(&id, bearer(&req), by_key).map_err(unauthorized)?;
+    if let Some(c) = &state.cluster {
+        c.share_token(&id, Scope::Listen, &t).await.map_err(|code| {
+            ApiError::new(code, "the renewed token could not be shared with the cluster; retry")
+        })?;
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "listen_token": t.token, "listen_expires_at": t.expires_at })))
 }
 
@@ -142,7 +157,9 @@ pub async fn listen_ogg(
     let asked = Instant::now();
     let name = path.into_inner();
     let id = name.strip_suffix(".ogg").unwrap_or(&name);
-    let stream = state.live.authorize(id, q.token.as_deref(), Scope::Listen).map_err(unauthorized)?;
+    let stream =
+        state.authorize(id, q.token.as_deref(), Scope::Listen).await.map_err(|(code, m)| ApiError::new(code, m))?;
+    state.feed(&stream).await;
     if !state.live.admit_listener() {
         return Err(ApiError::new(ErrorCode::TooManyListeners, "the server holds its maximum of listeners"));
     }
@@ -176,7 +193,10 @@ pub async fn put_ingest(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let token = bearer(&req).map(str::to_owned).or_else(|| basic_password(&req));
-    let stream = state.live.authorize(&id, token.as_deref(), Scope::Publish).map_err(unauthorized)?;
+    let stream =
+        state.authorize(&id, token.as_deref(), Scope::Publish).await.map_err(|(code, m)| ApiError::new(code, m))?;
+    // A takeover in a cluster goes on where the stream stands: its backlog first.
+    state.before_producer(&stream).await;
     if !stream.attach_producer() {
         return Err(ApiError::new(ErrorCode::StreamBusy, "the stream already has a producer, or has ended"));
     }
@@ -223,4 +243,19 @@ fn basic_password(req: &HttpRequest) -> Option<String> {
     let b64 = v.strip_prefix("Basic ")?;
     let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
     String::from_utf8(raw).ok()?.split_once(':').map(|(_, p)| p.to_owned())
+}
+
+/// `GET /api/cluster`: the nodes alive (from their heartbeats on the bus), each one's
+/// listeners and streams. A relay that is not in a cluster answers with itself alone.
+pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(c) = &state.cluster else {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "cluster": false, "node_id": null, "nodes": [] })));
+    };
+    let nodes = c.nodes().await.map_err(|code| ApiError::new(code, "the cluster bus cannot be reached"))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "cluster": true,
+        "node_id": c.node_id,
+        "connected": c.connected.load(std::sync::atomic::Ordering::Acquire),
+        "nodes": nodes,
+    })))
 }

@@ -18,6 +18,9 @@ use crate::transport::state::AppState;
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut out = state.metrics.render(&state.cache);
     crate::transport::metrics::render_live(&state.live, &mut out);
+    if let Some(c) = &state.cluster {
+        crate::transport::metrics::render_cluster(c, &mut out);
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 
@@ -71,6 +74,7 @@ pub fn serve(
             .route("/ws", web::get().to(crate::transport::ws::session::ws_route))
             .route("/api/streams", web::post().to(live::create))
             .route("/api/streams/{id}/listen_token", web::post().to(live::renew))
+            .route("/api/cluster", web::get().to(live::cluster))
             .route("/live/{name}", web::get().to(live::listen_ogg))
             .route("/live/{id}", web::put().to(live::put_ingest))
             .route(

@@ -80,13 +80,15 @@ pub async fn listen(
     stream_id: &str,
     token: &str,
     codec: Codec,
+    from_sample: Option<u64>,
 ) -> Outcome {
     let asked = Instant::now();
     let live = &state.live;
-    let stream = match live.authorize(stream_id, Some(token), Scope::Listen) {
+    let stream = match state.authorize(stream_id, Some(token), Scope::Listen).await {
         Ok(s) => s,
-        Err(e) => return refuse(ws, ErrorCode::Unauthorized, e.message()).await,
+        Err((code, m)) => return refuse(ws, code, m).await,
     };
+    state.feed(&stream).await;
     if !live.admit_listener() {
         let m = format!("the server holds its maximum of {} listeners", live.config.max_listeners);
         if !send(ws, &ServerMessage::error(0, ErrorCode::TooManyListeners, m)).await {
@@ -95,7 +97,7 @@ pub async fn listen(
         return close(CloseCode::Again, "too_many_listeners");
     }
     let guard = ListenerGuard::new(live.clone(), stream.clone());
-    let mut sub = stream.subscribe();
+    let mut sub = stream.subscribe_from(from_sample);
     if let Some(over) = sub.over.take() {
         return finish(ws, stream.session, over).await;
     }
@@ -286,9 +288,9 @@ pub async fn publish(
         return Outcome::Continue;
     };
     let live = &state.live;
-    let stream = match live.authorize(&stream_id, Some(&token), Scope::Publish) {
+    let stream = match state.authorize(&stream_id, Some(&token), Scope::Publish).await {
         Ok(s) => s,
-        Err(e) => return refuse(ws, ErrorCode::Unauthorized, e.message()).await,
+        Err((code, m)) => return refuse(ws, code, m).await,
     };
     if sample_rate != STREAM_SAMPLE_RATE {
         let m = format!("live audio is {STREAM_SAMPLE_RATE} Hz; resample before publishing (got {sample_rate} Hz)");
@@ -297,6 +299,9 @@ pub async fn publish(
         }
         return Outcome::Continue;
     }
+    // A takeover in a cluster (the producer's node went away) goes on where the stream stands:
+    // its backlog first.
+    state.before_producer(&stream).await;
     if !stream.attach_producer() {
         let m = "the stream already has a producer, or has ended".to_owned();
         if !send(ws, &ServerMessage::error(0, ErrorCode::StreamBusy, m)).await {
@@ -311,20 +316,27 @@ pub async fn publish(
             return Outcome::Continue;
         }
     };
-    let mut frames = match FrameIngest::new(codec, channels) {
+    let mut frames = match FrameIngest::new(codec, channels, producer.start_pos) {
         Ok(f) => f,
         Err(e) => {
             producer.fail(&e);
             return Outcome::Continue;
         }
     };
-    if !send(ws, &ServerMessage::PublishReady { stream_id: stream_id.clone(), channels }).await {
+    let ready = ServerMessage::PublishReady { stream_id: stream_id.clone(), channels, next_sample: producer.start_pos };
+    if !send(ws, &ready).await {
         return Outcome::Gone; // dropping the producer reports producer_lost
     }
     loop {
         // A producer's pace is checked against real time (producer_too_fast), not counted here.
         let m = tokio::select! {
             m = incoming.recv() => m,
+            _ = stream.replaced.notified() => {
+                producer.abandon();
+                let m = "another producer took this stream over (on this node or another of the cluster)";
+                let _ = send(ws, &ServerMessage::error(stream.session, ErrorCode::ProducerReplaced, m)).await;
+                return close(CloseCode::Policy, ErrorCode::ProducerReplaced.as_str());
+            }
             t = hygiene.tick() => {
                 match t {
                     Tick::Ping => {
@@ -368,7 +380,7 @@ pub async fn publish(
                 match parse_client_message(&t) {
                     Ok(ClientMessage::End) => {
                         // Confirmed, so the producer can close knowing nothing was lost.
-                        let total_samples = producer.frames;
+                        let total_samples = producer.start_pos + producer.frames;
                         producer.end();
                         let m = ServerMessage::AudioStreamEnd {
                             session: stream.session,
