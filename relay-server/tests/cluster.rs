@@ -49,8 +49,12 @@ fn start_nats() -> Vec<Nats> {
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     let mut out = Vec::new();
     for (i, (port, cport)) in ports.iter().enumerate() {
-        let routes: Vec<String> =
-            ports.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, (_, c))| format!("nats://127.0.0.1:{c}")).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, c))| format!("nats://127.0.0.1:{c}"))
+            .collect();
         let dir = tempfile::tempdir().expect("store dir");
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
@@ -156,7 +160,7 @@ async fn listen(urls: Vec<String>, id: String, token: Arc<Mutex<String>>, progre
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let mut data = json!({"stream_id": id, "token": token.lock().unwrap().clone(), "codec": "pcm_f32"});
+        let mut data = json!({"stream_id": id, "token": token.lock().expect("lock").clone(), "codec": "pcm_f32"});
         if h.first.is_some() {
             data["from_sample"] = json!(h.next());
         }
@@ -204,7 +208,7 @@ async fn listen(urls: Vec<String>, id: String, token: Arc<Mutex<String>>, progre
                     };
                     h.samples.extend_from_slice(&scratch[skip * 2..n * 2]);
                     let have_to = h.next();
-                    *progress.lock().unwrap() = have_to;
+                    *progress.lock().expect("lock") = have_to;
                     let now = Instant::now();
                     match playout {
                         None if have_to - h.first.unwrap_or(0) >= LIVE_START_FRAMES => {
@@ -237,7 +241,13 @@ async fn listen(urls: Vec<String>, id: String, token: Arc<Mutex<String>>, progre
 /// A producer of the tone over `/ws` (pcm_f32, paced in real time) that, when its node dies,
 /// publishes on the next server of its list from where the stream stands (`next_sample`).
 /// Runs until `stop` is set, then ends the stream. Returns (positions sent, takeovers).
-async fn produce(urls: Vec<String>, id: String, token: String, stop: Arc<Mutex<bool>>, sent: Arc<Mutex<u64>>) -> (u64, u32) {
+async fn produce(
+    urls: Vec<String>,
+    id: String,
+    token: String,
+    stop: Arc<Mutex<bool>>,
+    sent: Arc<Mutex<u64>>,
+) -> (u64, u32) {
     let mut which = 0;
     let mut takeovers = 0;
     let t0 = Instant::now();
@@ -269,7 +279,7 @@ async fn produce(urls: Vec<String>, id: String, token: String, stop: Arc<Mutex<b
         let (start, p0) = *media_t0.get_or_insert((Instant::now(), pos));
         let mut buf = Vec::new();
         loop {
-            if *stop.lock().unwrap() {
+            if *stop.lock().expect("lock") {
                 send_json(&mut ws, json!({"type": "end"})).await;
                 let v = next_text(&mut ws).await.expect("end confirmed");
                 assert_eq!(v["type"], "audio_stream_end", "{v}");
@@ -280,7 +290,7 @@ async fn produce(urls: Vec<String>, id: String, token: String, stop: Arc<Mutex<b
                 break;
             }
             pos += 4800;
-            *sent.lock().unwrap() = pos;
+            *sent.lock().expect("lock") = pos;
             // Real time from the first frame, 200 ms ahead.
             let due = start + Duration::from_secs_f64((pos - p0) as f64 / 48_000.0);
             let wake = due.checked_sub(Duration::from_millis(200)).unwrap_or(due);
@@ -349,7 +359,8 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     let mut b = relay("B", &order(1));
     let c = relay("C", &order(2));
     let v = cluster_of(&c, 3).await;
-    let names: Vec<&str> = v["nodes"].as_array().unwrap().iter().map(|n| n["node_id"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        v["nodes"].as_array().expect("present").iter().map(|n| n["node_id"].as_str().expect("present")).collect();
     assert_eq!(names, ["A", "B", "C"], "{v}");
     cluster_of(&a, 3).await;
     cluster_of(&b, 3).await;
@@ -357,19 +368,14 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     // A stream made on A, its producer on A.
     let (status, created) = post(&a, "/api/streams", KEY);
     assert_eq!(status, 201, "{created}");
-    let id = created["stream_id"].as_str().unwrap().to_owned();
-    let listen0 = created["listen_token"].as_str().unwrap().to_owned();
-    let listen0_expires = created["listen_expires_at"].as_u64().unwrap();
-    let publish = created["publish_token"].as_str().unwrap().to_owned();
+    let id = created["stream_id"].as_str().expect("present").to_owned();
+    let listen0 = created["listen_token"].as_str().expect("present").to_owned();
+    let listen0_expires = created["listen_expires_at"].as_u64().expect("present");
+    let publish = created["publish_token"].as_str().expect("present").to_owned();
     let stop = Arc::new(Mutex::new(false));
     let sent = Arc::new(Mutex::new(0u64));
-    let producer = tokio::spawn(produce(
-        vec![a.ws_url(), c.ws_url()],
-        id.clone(),
-        publish.clone(),
-        stop.clone(),
-        sent.clone(),
-    ));
+    let producer =
+        tokio::spawn(produce(vec![a.ws_url(), c.ws_url()], id.clone(), publish.clone(), stop.clone(), sent.clone()));
 
     // Listeners: A's own, one on B and one on C (the token was minted on A).
     let token = Arc::new(Mutex::new(listen0.clone()));
@@ -378,18 +384,27 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     let on_b = tokio::spawn(listen(vec![b.ws_url(), c.ws_url()], id.clone(), token.clone(), progress[1].clone()));
     let on_c = tokio::spawn(listen(vec![c.ws_url()], id.clone(), token.clone(), progress[2].clone()));
     for p in &progress {
-        until("every listener hears audio", Duration::from_secs(30), || *p.lock().unwrap() > 48_000).await;
+        until("every listener hears audio", Duration::from_secs(30), || *p.lock().expect("lock") > 48_000).await;
     }
 
     // /api/cluster shows the stream on every node, the producer on A.
     let v = cluster_of(&b, 3).await;
-    let node = |name: &str| v["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == name).unwrap().clone();
-    assert!(node("A")["streams"].as_array().unwrap().iter().any(|s| s["id"] == id.as_str() && s["producer"] == true), "{v}");
+    let node = |name: &str| {
+        v["nodes"].as_array().expect("present").iter().find(|n| n["node_id"] == name).expect("present").clone()
+    };
+    assert!(
+        node("A")["streams"]
+            .as_array()
+            .expect("present")
+            .iter()
+            .any(|s| s["id"] == id.as_str() && s["producer"] == true),
+        "{v}"
+    );
 
     // A token renewed on B works on A and C.
     let (status, renewed) = post(&b, &format!("/api/streams/{id}/listen_token"), &listen0);
     assert_eq!(status, 200, "{renewed}");
-    let listen1 = renewed["listen_token"].as_str().unwrap().to_owned();
+    let listen1 = renewed["listen_token"].as_str().expect("present").to_owned();
     for s in [&a, &c] {
         let v = try_listen(s, &id, &listen1).await;
         assert_eq!(v["type"], "audio_stream_start", "renewed token on {}: {v}", s.addr);
@@ -429,7 +444,12 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     }
 
     let out = ffmpeg.await.expect("ffmpeg task");
-    assert!(out.status.success() && out.stderr.is_empty(), "ffmpeg: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pcm: Vec<f32> = out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     assert!(pcm.len() >= 2 * 48_000 * 2, "ffmpeg decoded {} samples", pcm.len());
     let body = &pcm[2 * 9_600..]; // past the decoder's start
@@ -443,33 +463,39 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
 
     // One nats-server dies (A's): nobody underruns; the cluster answers again.
     nats.remove(0);
-    let before = progress.iter().map(|p| *p.lock().unwrap()).collect::<Vec<_>>();
+    let before = progress.iter().map(|p| *p.lock().expect("lock")).collect::<Vec<_>>();
     for (p, b0) in progress.iter().zip(&before) {
-        until("audio after a nats-server died", Duration::from_secs(20), || *p.lock().unwrap() > b0 + 96_000).await;
+        until("audio after a nats-server died", Duration::from_secs(20), || *p.lock().expect("lock") > b0 + 96_000)
+            .await;
     }
     cluster_of(&c, 3).await;
 
     // A fresh token to rejoin with (the player renews its own; here by the server key on C).
     let (status, renewed) = post(&c, &format!("/api/streams/{id}/listen_token"), KEY);
     assert_eq!(status, 200, "{renewed}");
-    *token.lock().unwrap() = renewed["listen_token"].as_str().unwrap().to_owned();
+    *token.lock().expect("lock") = renewed["listen_token"].as_str().expect("present").to_owned();
 
     // Relay B dies: its listener rejoins on C.
     b.child.kill().expect("kill B");
     let _ = b.child.wait();
-    let at = *progress[1].lock().unwrap();
-    until("B's listener goes on through C", Duration::from_secs(20), || *progress[1].lock().unwrap() > at + 96_000).await;
+    let at = *progress[1].lock().expect("lock");
+    until("B's listener goes on through C", Duration::from_secs(20), || {
+        *progress[1].lock().expect("lock") > at + 96_000
+    })
+    .await;
 
     // Relay A (the producer's) dies: the producer goes on through C.
     a.child.kill().expect("kill A");
     let _ = a.child.wait();
-    let at = *sent.lock().unwrap();
-    until("the producer goes on through C", Duration::from_secs(30), || *sent.lock().unwrap() > at + 144_000).await;
-    let at: Vec<u64> = progress[1..].iter().map(|p| *p.lock().unwrap()).collect();
+    let at = *sent.lock().expect("lock");
+    until("the producer goes on through C", Duration::from_secs(30), || *sent.lock().expect("lock") > at + 144_000)
+        .await;
+    let at: Vec<u64> = progress[1..].iter().map(|p| *p.lock().expect("lock")).collect();
     for (p, a0) in progress[1..].iter().zip(&at) {
-        until("listeners hear the new producer", Duration::from_secs(20), || *p.lock().unwrap() > a0 + 96_000).await;
+        until("listeners hear the new producer", Duration::from_secs(20), || *p.lock().expect("lock") > a0 + 96_000)
+            .await;
     }
-    *stop.lock().unwrap() = true;
+    *stop.lock().expect("lock") = true;
     let (end_pos, takeovers) = producer.await.expect("producer");
     let (ref_a, on_b, on_c) = (ref_a.await.expect("A"), on_b.await.expect("B"), on_c.await.expect("C"));
     let bus_in = metric_of(&c, "relay_bus_bytes_in_total", &id);
@@ -504,10 +530,13 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     assert_eq!(on_b.rejoins, 1, "B's listener rejoined once");
     assert_eq!(takeovers, 1);
     // Sample-identical to A's own listener where both heard.
-    let start = on_b.first.unwrap().max(ref_a.first.unwrap());
+    let start = on_b.first.expect("present").max(ref_a.first.expect("present"));
     let end = ref_a.next().min(on_b.next());
     assert!(end > start + 48_000, "A's and B's listeners overlap by a second at least");
-    let slice = |h: &Heard| h.samples[2 * (start - h.first.unwrap()) as usize..2 * (end - h.first.unwrap()) as usize].to_vec();
+    let slice = |h: &Heard| {
+        h.samples[2 * (start - h.first.expect("present")) as usize..2 * (end - h.first.expect("present")) as usize]
+            .to_vec()
+    };
     assert!(slice(&ref_a) == slice(&on_b) && slice(&ref_a) == slice(&on_c), "A's, B's and C's listeners agree");
     println!(
         "CLUSTER producer: {end_pos} frames, {takeovers} takeover; C took {bus_in} bytes of the stream from the bus"

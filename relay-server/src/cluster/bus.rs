@@ -175,7 +175,14 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
     Ok(BusEvent { epoch, session, channels, pre_skip, event })
 }
 
-fn check_wire(bytes: &[u8], codec: Codec, channels: u8, session: u32, pos: u64, frames: Option<u32>) -> Result<(), Refused> {
+fn check_wire(
+    bytes: &[u8],
+    codec: Codec,
+    channels: u8,
+    session: u32,
+    pos: u64,
+    frames: Option<u32>,
+) -> Result<(), Refused> {
     let (h, _): (FrameHeader, _) =
         FrameHeader::parse(bytes).map_err(|e| Refused(format!("{} frame: {e}", codec.name())))?;
     let ok = h.codec == codec

@@ -380,8 +380,14 @@ impl Cluster {
     }
 
     /// Puts a token minted or renewed here in the bucket.
-    pub async fn share_token(self: &Arc<Self>, stream_id: &str, scope: Scope, t: &IssuedToken) -> Result<(), ErrorCode> {
-        let record = TokenRecord { stream_id: stream_id.to_owned(), scope: scope.as_str().to_owned(), expires_at: t.expires_at };
+    pub async fn share_token(
+        self: &Arc<Self>,
+        stream_id: &str,
+        scope: Scope,
+        t: &IssuedToken,
+    ) -> Result<(), ErrorCode> {
+        let record =
+            TokenRecord { stream_id: stream_id.to_owned(), scope: scope.as_str().to_owned(), expires_at: t.expires_at };
         let value = serde_json::to_vec(&record).map_err(|_| ErrorCode::Internal)?;
         let bus = self.bus().ok_or(ErrorCode::ClusterUnavailable)?;
         let key = t.token.clone();

@@ -250,7 +250,8 @@ impl Pipeline {
         }
         let granule = if last { self.pre_skip as u64 + self.pos + real as u64 } else { self.pos + frames as u64 };
         let page_flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
-        let ogg = stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, page_flags, &packets);
+        let ogg =
+            stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, page_flags, &packets);
         let frame = LiveFrame {
             pos: self.pos,
             frames: real as u32,

@@ -42,10 +42,13 @@ pub struct LiveRegistry {
     pub ttfb: Histogram,
     /// Called when a stream's pipeline starts on this node (before its first frame): how a
     /// cluster learns that this node now produces the stream.
-    pub on_pipeline: std::sync::OnceLock<Box<dyn Fn(&Arc<LiveStream>) + Send + Sync>>,
+    pub on_pipeline: std::sync::OnceLock<PipelineHook>,
     /// The relay is a node of a cluster: its streams' producers may move between nodes.
     pub clustered: std::sync::atomic::AtomicBool,
 }
+
+/// What [`LiveRegistry::on_pipeline`] calls.
+pub type PipelineHook = Box<dyn Fn(&Arc<LiveStream>) + Send + Sync>;
 
 /// A token as the cluster shares it: its stream, scope and expiry (Unix seconds).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +212,13 @@ impl LiveRegistry {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed) as u32;
         let serial = u32::from_str_radix(&random_hex().map_err(err)?[..8], 16).unwrap_or(n);
         let burst = (self.config.burst_ms as usize * 48).div_ceil(LIVE_FRAME_FRAMES).max(1);
-        let stream = Arc::new(LiveStream::new(id.clone(), LIVE_SESSION_BASE + (n & 0x0fff_ffff), serial, burst, self.clustered.load(Ordering::Relaxed)));
+        let stream = Arc::new(LiveStream::new(
+            id.clone(),
+            LIVE_SESSION_BASE + (n & 0x0fff_ffff),
+            serial,
+            burst,
+            self.clustered.load(Ordering::Relaxed),
+        ));
         let publish_token = self.issue(&id, Scope::Publish).map_err(err)?;
         let listen_token = self.issue(&id, Scope::Listen).map_err(err)?;
         self.streams().insert(id.clone(), stream.clone());

@@ -175,13 +175,7 @@ impl LiveStream {
             Phase::Failed { code, message } => Some(LiveEvent::Error { code: *code, message: message.clone() }),
             _ => None,
         };
-        Subscription {
-            rx,
-            burst,
-            channels: inner.channels,
-            pre_skip: inner.pre_skip,
-            over,
-        }
+        Subscription { rx, burst, channels: inner.channels, pre_skip: inner.pre_skip, over }
     }
 
     /// Channels and Opus pre-skip of the stream's audio (known once a producer started).

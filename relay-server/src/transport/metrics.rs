@@ -162,11 +162,21 @@ pub fn render_cluster(cluster: &crate::cluster::Cluster, out: &mut String) {
     let counters = cluster.all_counters();
     type Get = fn(&crate::cluster::BusCounters) -> u64;
     let per: [(&str, &str, Get); 5] = [
-        ("relay_bus_bytes_in_total", "bytes of a live stream taken from the bus", |c| c.bytes_in.load(Ordering::Relaxed)),
-        ("relay_bus_bytes_out_total", "bytes of a live stream published on the bus", |c| c.bytes_out.load(Ordering::Relaxed)),
-        ("relay_bus_messages_in_total", "messages of a live stream taken from the bus", |c| c.messages_in.load(Ordering::Relaxed)),
-        ("relay_bus_messages_out_total", "messages of a live stream published on the bus", |c| c.messages_out.load(Ordering::Relaxed)),
-        ("relay_bus_refused_total", "bus messages refused (malformed, forged, stale, an older producer's)", |c| c.refused.load(Ordering::Relaxed)),
+        ("relay_bus_bytes_in_total", "bytes of a live stream taken from the bus", |c| {
+            c.bytes_in.load(Ordering::Relaxed)
+        }),
+        ("relay_bus_bytes_out_total", "bytes of a live stream published on the bus", |c| {
+            c.bytes_out.load(Ordering::Relaxed)
+        }),
+        ("relay_bus_messages_in_total", "messages of a live stream taken from the bus", |c| {
+            c.messages_in.load(Ordering::Relaxed)
+        }),
+        ("relay_bus_messages_out_total", "messages of a live stream published on the bus", |c| {
+            c.messages_out.load(Ordering::Relaxed)
+        }),
+        ("relay_bus_refused_total", "bus messages refused (malformed, forged, stale, an older producer's)", |c| {
+            c.refused.load(Ordering::Relaxed)
+        }),
     ];
     for (name, help, get) in per {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

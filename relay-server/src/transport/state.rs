@@ -31,7 +31,12 @@ pub struct AppState {
 
 impl AppState {
     /// Checks a live stream's token: on this node, and in a cluster on the bus as well.
-    pub async fn authorize(&self, id: &str, token: Option<&str>, scope: Scope) -> Result<Arc<LiveStream>, (ErrorCode, String)> {
+    pub async fn authorize(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        scope: Scope,
+    ) -> Result<Arc<LiveStream>, (ErrorCode, String)> {
         match &self.cluster {
             None => self.live.authorize(id, token, scope).map_err(|e| (ErrorCode::Unauthorized, e.message())),
             Some(c) => c.authorize(id, token, scope).await.map_err(|e| (e.code(), e.message())),

@@ -250,8 +250,16 @@ async fn failover(
                         continue;
                     }
                     let skip = next.saturating_sub(*p) as usize * channels;
-                    stream_core::wire::encode_pcm_frame(Codec::PcmS16, channels as u8, 0, 0, p.max(&next).to_owned(), &chunk[skip..], &mut frame)
-                        .context("framing")?;
+                    stream_core::wire::encode_pcm_frame(
+                        Codec::PcmS16,
+                        channels as u8,
+                        0,
+                        0,
+                        p.max(&next).to_owned(),
+                        &chunk[skip..],
+                        &mut frame,
+                    )
+                    .context("framing")?;
                     ws.send(Message::binary(frame.clone())).await?;
                 }
                 return Ok(ws);

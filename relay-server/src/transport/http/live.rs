@@ -136,9 +136,9 @@ pub async fn renew(
     }
     let t = state.live.renew_listen(&id, bearer(&req), by_key).map_err(unauthorized)?;
     if let Some(c) = &state.cluster {
-        c.share_token(&id, Scope::Listen, &t).await.map_err(|code| {
-            ApiError::new(code, "the renewed token could not be shared with the cluster; retry")
-        })?;
+        c.share_token(&id, Scope::Listen, &t)
+            .await
+            .map_err(|code| ApiError::new(code, "the renewed token could not be shared with the cluster; retry"))?;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "listen_token": t.token, "listen_expires_at": t.expires_at })))
 }

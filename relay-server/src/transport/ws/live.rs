@@ -77,11 +77,12 @@ pub async fn listen(
     ws: &mut Session,
     incoming: &mut AggregatedMessageStream,
     hygiene: &mut Guard,
-    stream_id: &str,
-    token: &str,
-    codec: Codec,
-    from_sample: Option<u64>,
+    msg: ClientMessage,
 ) -> Outcome {
+    let ClientMessage::Listen { stream_id, token, codec, from_sample } = msg else {
+        return Outcome::Continue;
+    };
+    let (stream_id, token) = (stream_id.as_str(), token.as_str());
     let asked = Instant::now();
     let live = &state.live;
     let stream = match state.authorize(stream_id, Some(token), Scope::Listen).await {

@@ -275,8 +275,8 @@ async fn on_message(
                 *ctx.queued = None;
                 *ctx.current = None;
                 let outcome = match cmd {
-                    ClientMessage::Listen { stream_id, token, codec, from_sample } => {
-                        super::live::listen(state, ws, stream, guard, &stream_id, &token, codec, from_sample).await
+                    listen @ ClientMessage::Listen { .. } => {
+                        super::live::listen(state, ws, stream, guard, listen).await
                     }
                     publish => super::live::publish(state, ws, stream, guard, publish).await,
                 };
