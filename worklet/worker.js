@@ -13,6 +13,9 @@ import { S } from './stats.js';
 
 let ws = null;
 let wsUrl = '';
+let wsUrls = []; // the relays to try in turn (a cluster); wsUrl is the one in use
+let urlIndex = 0;
+let liveRejoin = 0; // the live session a listen after a reconnect resumes (0: none)
 let worklet = null; // MessagePort to the AudioWorkletProcessor
 let session = 0; // the stream the player is on
 let stream = null; // its audio_stream_start data
@@ -130,9 +133,19 @@ function onStreamStart(d) {
     if (opus && opus.init(d.channels)) opusStreams.set(d.session, d.pre_skip);
     else toMain('error', { code: 'decoder_error', error: `Opus decoder: cannot start a ${d.channels}-channel stream (${opus ? opus.error : opusLoadError})` });
   }
+  if (d.live && liveRejoin && d.session === liveRejoin) {
+    // A rejoin (on this relay or another of the cluster): the same stream goes on from the frame
+    // holding the next sample; the engine keeps what it has and takes the rest.
+    liveRejoin = 0;
+    stream = d;
+    streamEnded = false;
+    toMain('reconnected', d);
+    return;
+  }
+  liveRejoin = 0;
   if (d.live) {
-    // Live (a first join or a rejoin after a reconnect): play from what the server sends, which
-    // starts with a short burst of the latest audio.
+    // Live (a first join, or a rejoin the relay could not resume): play from what the server
+    // sends, which starts with a short burst of the latest audio.
     resumeOf = 0;
     worklet.postMessage({ t: 'threshold', ms: liveBufferMs });
     worklet.postMessage({ t: 'start', session: d.session, startSample: d.start_sample });
@@ -181,6 +194,11 @@ function sendQueue(total, playedTo) {
 
 function scheduleReconnect() {
   clearTimeout(reconnectTimer);
+  if (wsUrls.length > 1) {
+    // A cluster: the next relay (the one that failed may be gone for good).
+    urlIndex = (urlIndex + 1) % wsUrls.length;
+    wsUrl = wsUrls[urlIndex];
+  }
   reconnectDelay = Math.min(2000, reconnectDelay ? reconnectDelay * 2 : 100);
   toMain('reconnecting', { inMs: reconnectDelay });
   reconnectTimer = setTimeout(openSocket, reconnectDelay);
@@ -190,8 +208,21 @@ function listenData(l) {
   return { stream_id: l.streamId, token: l.token, codec: l.codec };
 }
 
+// Frames of Opus sent again before a live rejoin's position: the restarted decoder converges on
+// audio the engine already has (and drops), so the first new sample is decoded as before.
+const LIVE_OPUS_PREROLL = 9600;
+
 async function resumeAfterReconnect() {
-  if (live && !streamEnded) { send({ type: 'listen', data: listenData(live) }); return; }
+  if (live && !streamEnded) {
+    const data = listenData(live);
+    const pos = session ? await ask({ t: 'writePos', session }) : -1;
+    if (pos > 0) {
+      data.from_sample = live.codec === 'opus' ? Math.max(0, pos - LIVE_OPUS_PREROLL) : pos;
+      liveRejoin = session;
+    }
+    send({ type: 'listen', data });
+    return;
+  }
   if (!session || streamEnded || !request) return;
   const pos = await ask({ t: 'writePos', session });
   if (pos < 0) return;
@@ -305,7 +336,9 @@ onmessage = async (e) => {
   const m = e.data;
   switch (m.cmd) {
     case 'init': {
-      wsUrl = m.wsUrl;
+      wsUrls = m.wsUrls && m.wsUrls.length ? m.wsUrls : [m.wsUrl];
+      urlIndex = 0;
+      wsUrl = wsUrls[0];
       startThresholdMs = m.startThresholdMs ?? startThresholdMs;
       liveBufferMs = m.liveBufferMs ?? liveBufferMs;
       worklet = m.port;
