@@ -39,7 +39,10 @@ test('the player listening on node B moves to C when B dies: sample-exact, no un
   const src = join(dir, 'source.wav');
   execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', join(ROOT, 'media', 'aurora-48k.flac'), '-t', String(SECONDS),
     '-c:a', 'pcm_s16le', '-ar', '48000', '-ac', '2', '-y', src]);
-  const source = readWavF32(src);
+  // The same samples as floats (s16 / 32768, exact) to compare with.
+  const srcF32 = join(dir, 'source-f32.wav');
+  execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-i', src, '-c:a', 'pcm_f32le', '-y', srcF32]);
+  const source = readWavF32(srcF32);
 
   const res = await fetch(a.url + '/api/streams', { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } });
   assert.equal(res.status, 201);
