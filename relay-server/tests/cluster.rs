@@ -377,6 +377,26 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     let producer =
         tokio::spawn(produce(vec![a.ws_url(), c.ws_url()], id.clone(), publish.clone(), stop.clone(), sent.clone()));
 
+    // A second stream, published by relay-client (`--server A,C`, a WAV piped in) and heard by
+    // relay-client on C: the real client's failover.
+    let (status, created2) = post(&a, "/api/streams", KEY);
+    assert_eq!(status, 201, "{created2}");
+    let id2 = created2["stream_id"].as_str().expect("id").to_owned();
+    let stop2 = Arc::new(Mutex::new(false));
+    let client_pub =
+        relay_client_publish(&[&a, &c], &id2, created2["publish_token"].as_str().expect("token"), stop2.clone());
+    let dir = tempfile::tempdir().expect("dir");
+    let heard2 = dir.path().join("heard2.wav");
+    let client_listen = Command::new(env!("CARGO_BIN_EXE_relay-client"))
+        .args(["listen", "--server", &c.url(), "--stream", &id2, "--codec", "pcm_f32", "--token"])
+        .arg(created2["listen_token"].as_str().expect("token"))
+        .arg("--out")
+        .arg(&heard2)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay-client listen");
+
     // Listeners: A's own, one on B and one on C (the token was minted on A).
     let token = Arc::new(Mutex::new(listen0.clone()));
     let progress: Vec<Arc<Mutex<u64>>> = (0..3).map(|_| Arc::new(Mutex::new(0))).collect();
@@ -496,7 +516,30 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
             .await;
     }
     *stop.lock().expect("lock") = true;
+    *stop2.lock().expect("lock") = true;
     let (end_pos, takeovers) = producer.await.expect("producer");
+    let (published2, pub_log) = tokio::task::spawn_blocking(client_pub).await.expect("relay-client publish");
+    let listened2 =
+        tokio::task::spawn_blocking(move || client_listen.wait_with_output()).await.expect("join").expect("wait");
+    let listen_log = String::from_utf8_lossy(&listened2.stdout).into_owned();
+    println!("CLUSTER relay-client publish --server A,C: {}", pub_log.trim().replace('\n', " | "));
+    assert!(published2, "relay-client publish failed: {pub_log}");
+    assert!(pub_log.contains(&format!("publishing on {}", c.url())), "relay-client publish moved to C: {pub_log}");
+    assert!(listened2.status.success(), "relay-client listen: {}", String::from_utf8_lossy(&listened2.stderr));
+    let start2: u64 = listen_log
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("start_sample=")?.parse().ok())
+        .expect("start_sample in relay-client's output");
+    let (got2, ch2, _) = common::read_wav(&heard2);
+    assert_eq!(ch2, 2);
+    let want2 = tone_s16(start2, got2.len() / 2);
+    let wrong2 = got2.iter().zip(&want2).position(|(x, y)| x != y);
+    println!(
+        "CLUSTER relay-client listen on C: {} frames from {start2}, first difference from the source {wrong2:?}",
+        got2.len() / 2
+    );
+    assert!(got2.len() / 2 > 5 * 48_000, "relay-client heard {} frames", got2.len() / 2);
+    assert_eq!(wrong2, None, "relay-client's stream through the producer's move is the source, sample for sample");
     let (ref_a, on_b, on_c) = (ref_a.await.expect("A"), on_b.await.expect("B"), on_c.await.expect("C"));
     let bus_in = metric_of(&c, "relay_bus_bytes_in_total", &id);
 
@@ -544,9 +587,115 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     drop(nats);
 }
 
+/// The tone as relay-client publishes it from a 16-bit WAV: quantized, then as floats.
+fn tone_s16(pos: u64, frames: usize) -> Vec<f32> {
+    tone(pos, frames).iter().map(|&x| (x * 32767.0).round() / 32768.0).collect()
+}
+
+/// `relay-client publish --server A,C --input -` fed a 16-bit WAV of the tone through a pipe
+/// until `stop`; the returned closure waits for it: (success, its log).
+fn relay_client_publish(
+    servers: &[&Server],
+    id: &str,
+    token: &str,
+    stop: Arc<Mutex<bool>>,
+) -> impl FnOnce() -> (bool, String) {
+    use std::io::Write;
+    let list: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay-client"))
+        .args(["publish", "--server", &list.join(","), "--stream", id, "--token", token, "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("relay-client publish");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        // A streamed WAV (data size 0: until the end), 100 ms at a time; relay-client paces.
+        let _ = stdin.write_all(&common::wav_header(2, 48_000, 16, 0));
+        let mut pos = 0u64;
+        while !*stop.lock().expect("lock") {
+            let chunk: Vec<u8> =
+                tone(pos, 4800).iter().flat_map(|&x| ((x * 32767.0).round() as i16).to_le_bytes()).collect();
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+            pos += 4800;
+        }
+    });
+    move || {
+        let _ = writer.join();
+        let out = child.wait_with_output().expect("relay-client publish");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// A per-stream counter from `/metrics`.
 fn metric_of(s: &Server, name: &str, stream: &str) -> u64 {
     let (_, body) = s.get("/metrics");
     let key = format!("{name}{{stream=\"{stream}\"}} ");
     body.lines().find_map(|l| l.strip_prefix(key.as_str()).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+}
+
+/// A relay started with `--nats` when no NATS server runs: it says so (`cluster_unavailable`),
+/// serves its library and its own live streams alone, refuses with `cluster_unavailable` what
+/// only the bus could check, and joins once a server comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_nats_a_clustered_relay_serves_alone_and_joins_when_it_comes() {
+    let port = free_port();
+    let s = relay("solo", &[format!("nats://127.0.0.1:{port}")]);
+    assert_eq!(s.get("/healthz").0, 200);
+    let (status, body) = s.get("/api/cluster");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("cluster_unavailable"), "{body}");
+    assert_eq!(metric_of_plain(&s, "relay_cluster_connected{node=\"solo\"}"), Some(0));
+
+    // Its own live stream: created, published and heard here.
+    let (status, created) = post(&s, "/api/streams", KEY);
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream_id"].as_str().expect("id").to_owned();
+    let mut listener = connect(&s.ws_url()).await.expect("connect");
+    let token = created["listen_token"].as_str().expect("token");
+    send_json(&mut listener, json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": "pcm_f32"}}))
+        .await;
+    let stop = Arc::new(Mutex::new(false));
+    let sent = Arc::new(Mutex::new(0u64));
+    let token = created["publish_token"].as_str().expect("token").to_owned();
+    let producer = tokio::spawn(produce(vec![s.ws_url()], id.clone(), token, stop.clone(), sent.clone()));
+    let v = next_json(&mut listener).await;
+    assert_eq!(v["type"], "audio_stream_start", "{v}");
+    let mut frames = 0;
+    while frames < 5 {
+        if let Some(Ok(Message::Binary(_))) = listener.next().await {
+            frames += 1;
+        }
+    }
+    *stop.lock().expect("lock") = true;
+    producer.await.expect("producer");
+
+    // A token it never saw: the bus would know; it cannot be asked.
+    let v = try_listen(&s, &id, "lsn_00000000000000000000000000000000").await;
+    assert_eq!(v["data"]["code"], "cluster_unavailable", "{v}");
+
+    // NATS comes up: the relay joins.
+    let dir = tempfile::tempdir().expect("dir");
+    let _nats = Nats {
+        child: Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server"),
+        port,
+        _dir: dir,
+    };
+    let v = cluster_of(&s, 1).await;
+    assert_eq!(v["nodes"][0]["node_id"], "solo", "{v}");
+    assert_eq!(metric_of_plain(&s, "relay_cluster_connected{node=\"solo\"}"), Some(1));
+}
+
+fn metric_of_plain(s: &Server, key: &str) -> Option<u64> {
+    let (_, body) = s.get("/metrics");
+    body.lines().find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
 }
