@@ -407,19 +407,18 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
         until("every listener hears audio", Duration::from_secs(30), || *p.lock().expect("lock") > 48_000).await;
     }
 
-    // /api/cluster shows the stream on every node, the producer on A.
-    let v = cluster_of(&b, 3).await;
-    let node = |name: &str| {
-        v["nodes"].as_array().expect("present").iter().find(|n| n["node_id"] == name).expect("present").clone()
-    };
-    assert!(
-        node("A")["streams"]
-            .as_array()
-            .expect("present")
-            .iter()
-            .any(|s| s["id"] == id.as_str() && s["producer"] == true),
-        "{v}"
-    );
+    // /api/cluster shows the stream on A with its producer (heartbeats come each second).
+    let t0 = Instant::now();
+    loop {
+        let v = cluster_of(&b, 3).await;
+        let a_node = v["nodes"].as_array().and_then(|n| n.iter().find(|n| n["node_id"] == "A").cloned());
+        let streams = a_node.as_ref().and_then(|n| n["streams"].as_array().cloned()).unwrap_or_default();
+        if streams.iter().any(|s| s["id"] == id.as_str() && s["producer"] == true) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "A's producer in /api/cluster within 10 s: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A token renewed on B works on A and C.
     let (status, renewed) = post(&b, &format!("/api/streams/{id}/listen_token"), &listen0);
