@@ -146,10 +146,10 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
             let pcm_f32 = parts.pop().unwrap_or_default();
             let pcm_s16 = parts.pop().unwrap_or_default();
             let opus = parts.pop().unwrap_or_default();
-            check_wire(&opus, Codec::Opus, channels, session, pos, None)?;
+            check_wire(&opus, Codec::Opus, channels, session, pos, frames)?;
             if frames > 0 {
-                check_wire(&pcm_s16, Codec::PcmS16, channels, session, pos, Some(frames))?;
-                check_wire(&pcm_f32, Codec::PcmF32, channels, session, pos, Some(frames))?;
+                check_wire(&pcm_s16, Codec::PcmS16, channels, session, pos, frames)?;
+                check_wire(&pcm_f32, Codec::PcmF32, channels, session, pos, frames)?;
             }
             check_page(&ogg, stream.serial, ogg_seq)?;
             LiveEvent::Frame(Arc::new(LiveFrame { pos, frames, opus, pcm_s16, pcm_f32, ogg, ogg_seq }))
@@ -175,21 +175,19 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
     Ok(BusEvent { epoch, session, channels, pre_skip, event })
 }
 
-fn check_wire(
-    bytes: &[u8],
-    codec: Codec,
-    channels: u8,
-    session: u32,
-    pos: u64,
-    frames: Option<u32>,
-) -> Result<(), Refused> {
+/// A wire frame of `codec` at `pos` with `frames` frames: PCM exactly; Opus in whole 20 ms
+/// packets, padded at the stream's end.
+fn check_wire(bytes: &[u8], codec: Codec, channels: u8, session: u32, pos: u64, frames: u32) -> Result<(), Refused> {
     let (h, _): (FrameHeader, _) =
         FrameHeader::parse(bytes).map_err(|e| Refused(format!("{} frame: {e}", codec.name())))?;
-    let ok = h.codec == codec
-        && h.channels == channels
-        && h.session == session
-        && h.sample_pos == pos
-        && frames.is_none_or(|n| h.frame_count == n);
+    let count_ok = match codec {
+        Codec::Opus => {
+            let packet = crate::media::opus::PACKET_FRAMES as u32;
+            h.frame_count >= frames && h.frame_count as usize <= LIVE_FRAME_FRAMES && h.frame_count % packet == 0
+        }
+        _ => h.frame_count == frames,
+    };
+    let ok = h.codec == codec && h.channels == channels && h.session == session && h.sample_pos == pos && count_ok;
     if ok {
         Ok(())
     } else {
@@ -227,4 +225,141 @@ fn check_page(page: &[u8], serial: u32, seq: u32) -> Result<(), Refused> {
 fn crc_table() -> &'static [u32; 256] {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     TABLE.get_or_init(stream_core::ogg::crc_table)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stream_core::wire::{encode_opus_frame, encode_pcm_frame};
+
+    use super::*;
+    use crate::live::{LiveConfig, LiveRegistry};
+
+    fn stream() -> Arc<LiveStream> {
+        let config = LiveConfig {
+            api_key: None,
+            max_streams: 1,
+            max_listeners: 1,
+            publish_token_ttl: Duration::from_secs(1),
+            listen_token_ttl: Duration::from_secs(1),
+            create_per_minute: 1,
+            burst_ms: 1000,
+            max_ahead: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(1),
+            linger: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        };
+        let s = LiveRegistry::new(config).adopt("s1", 0x4000_0001, 77);
+        s.set_format(2, 312);
+        s
+    }
+
+    fn frame(s: &LiveStream, pos: u64, seq: u32) -> LiveEvent {
+        let pcm = vec![0.25f32; 960 * 2];
+        let header = FrameHeader {
+            codec: Codec::Opus,
+            channels: 2,
+            flags: 0,
+            session: s.session,
+            sample_pos: pos,
+            frame_count: 960,
+        };
+        let packets = [vec![0xfcu8, 0x01, 0x02]];
+        let (mut opus, mut s16, mut f32s) = (Vec::new(), Vec::new(), Vec::new());
+        encode_opus_frame(&header, &packets, &mut opus).expect("opus");
+        encode_pcm_frame(Codec::PcmS16, 2, 0, s.session, pos, &pcm, &mut s16).expect("s16");
+        encode_pcm_frame(Codec::PcmF32, 2, 0, s.session, pos, &pcm, &mut f32s).expect("f32");
+        let ogg = stream_core::ogg::write_page(crc_table(), s.serial, seq, pos + 960, 0, &packets);
+        LiveEvent::Frame(Arc::new(LiveFrame {
+            pos,
+            frames: 960,
+            opus: opus.into(),
+            pcm_s16: s16.into(),
+            pcm_f32: f32s.into(),
+            ogg: ogg.into(),
+            ogg_seq: seq,
+        }))
+    }
+
+    #[test]
+    fn a_frame_crosses_whole_and_every_forgery_is_refused() {
+        let s = stream();
+        let bytes = encode(&s, &frame(&s, 9600, 3));
+        let ev = decode(&s, bytes.clone()).expect("a frame of the stream");
+        let LiveEvent::Frame(f) = &ev.event else { panic!("not a frame") };
+        assert_eq!((f.pos, f.frames, f.ogg_seq, ev.channels, ev.pre_skip, ev.epoch), (9600, 960, 3, 2, 312, 0));
+        let LiveEvent::Frame(orig) = frame(&s, 9600, 3) else { unreachable!() };
+        assert_eq!((&f.opus, &f.pcm_f32, &f.ogg), (&orig.opus, &orig.pcm_f32, &orig.ogg));
+
+        // Another stream's session, the same bytes.
+        let other = LiveRegistry::new(stream_config()).adopt("s2", 0x4000_0002, 77);
+        assert!(decode(&other, bytes.clone()).is_err());
+        // Every single-byte change is caught, but in the epoch and the pre-skip (which the
+        // receiver checks against the stream's: `Cluster::take`), and so is every cut.
+        for i in (0..bytes.len()).filter(|&i| !(5..9).contains(&i) && !(14..18).contains(&i)) {
+            let mut b = bytes.to_vec();
+            b[i] ^= 0x40;
+            let r = decode(&s, Bytes::from(b));
+            // A flipped bit inside a PCM sample or an Opus packet's payload changes audio, not
+            // structure: those bytes are the producer's to send (as in any ingest).
+            if r.is_ok() {
+                assert!(payload_byte(&bytes, i), "byte {i} changed and still accepted as structure");
+            }
+        }
+        for n in [0, 3, 10, 30, bytes.len() - 1] {
+            assert!(decode(&s, bytes.slice(..n)).is_err(), "cut to {n} bytes");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode(&s, Bytes::from(longer)).is_err());
+
+        // End and error round-trip; an unknown error code does not.
+        let end = decode(&s, encode(&s, &LiveEvent::End { total_samples: 123 })).expect("end");
+        assert!(matches!(end.event, LiveEvent::End { total_samples: 123 }));
+        let err = LiveEvent::Error { code: ErrorCode::ProducerLost, message: "gone".into() };
+        let back = decode(&s, encode(&s, &err)).expect("error");
+        assert!(
+            matches!(back.event, LiveEvent::Error { code: ErrorCode::ProducerLost, ref message } if message == "gone")
+        );
+    }
+
+    fn stream_config() -> LiveConfig {
+        LiveRegistry::new(LiveConfig {
+            api_key: None,
+            max_streams: 1,
+            max_listeners: 1,
+            publish_token_ttl: Duration::from_secs(1),
+            listen_token_ttl: Duration::from_secs(1),
+            create_per_minute: 1,
+            burst_ms: 1000,
+            max_ahead: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(1),
+            linger: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        })
+        .config
+    }
+
+    /// Whether byte `i` of an encoded frame lies in audio data (a PCM sample, an Opus packet)
+    /// rather than in a header, a length or the Ogg page's structure.
+    fn payload_byte(bytes: &[u8], i: usize) -> bool {
+        let lens: Vec<usize> = (0..4)
+            .map(|k| {
+                let at = 34 + 4 * k;
+                u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+            })
+            .collect();
+        let mut at = 50;
+        let opus = at..at + lens[0];
+        at += lens[0];
+        let s16 = at..at + lens[1];
+        at += lens[1];
+        let f32s = at..at + lens[2];
+        // Wire frame headers are 24 bytes; an Opus frame's packet length (2 bytes) follows.
+        let hdr = stream_core::wire::HEADER_LEN;
+        (opus.start + hdr + 2 <= i && i < opus.end)
+            || (s16.start + hdr <= i && i < s16.end)
+            || (f32s.start + hdr <= i && i < f32s.end)
+    }
 }

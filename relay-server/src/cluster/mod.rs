@@ -541,7 +541,9 @@ impl Cluster {
             LiveEvent::Frame(f) => stream.next_pos() > f.pos,
             _ => false,
         };
-        if ev.epoch < epoch || stale || stream.has_producer() || !stream.is_open() {
+        // Once audio flows, its format is the stream's: a message saying otherwise is forged.
+        let format_changed = stream.next_pos() > 0 && stream.format() != (ev.channels, ev.pre_skip);
+        if ev.epoch < epoch || stale || format_changed || stream.has_producer() || !stream.is_open() {
             counters.refused.fetch_add(1, Ordering::Relaxed);
             return;
         }
