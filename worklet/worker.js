@@ -209,8 +209,9 @@ function listenData(l) {
 }
 
 // Frames of Opus sent again before a live rejoin's position: the restarted decoder converges on
-// audio the engine already has (and drops), so the first new sample is decoded as before.
-const LIVE_OPUS_PREROLL = 9600;
+// audio the engine already has (and drops): two live frames, after which the decoder matches an
+// uninterrupted one to float rounding (opus-wasm/tests/decode.rs: 138 dB from the 20th packet).
+const LIVE_OPUS_PREROLL = 19200;
 
 async function resumeAfterReconnect() {
   if (live && !streamEnded) {

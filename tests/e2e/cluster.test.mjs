@@ -103,3 +103,72 @@ test('the player listening on node B moves to C when B dies: sample-exact, no un
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('Opus: the player listening on C moves to A when C dies, the same as a player that never moved', async () => {
+  const [a, , c] = relays;
+  const src = join(dir, 'source.wav'); // made by the test before
+  const res = await fetch(a.url + '/api/streams', { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(res.status, 201);
+  const s = await res.json();
+
+  // Two pages: one listens on C (then A), the other on A all along; both decode Opus in wasm.
+  const open = async (servers) => {
+    const { page, errors } = await pageWithPlayer(browser, a.url, {
+      opts: { servers },
+      record: { __events: 'stream_start', __reconnects: 'reconnected', __errors: 'error' },
+      unlock: true,
+    });
+    await page.waitForFunction(() => window.p.context.currentTime > 1.5, null, { timeout: 30000 });
+    await attachRecorder(page, SECONDS + 20, 'p');
+    await page.evaluate(([id, t]) => window.p.listen(id, t, { codec: 'opus' }), [s.stream_id, s.listen_token]);
+    return { page, errors };
+  };
+  const moved = await open([c.url, a.url]);
+  const still = await open([a.url]);
+  const pub = spawn(join(ROOT, 'target', 'release', 'relay-client'), ['publish', '--server', a.url, '--stream', s.stream_id,
+    '--token', s.publish_token, '--input', src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let pubErr = '';
+  pub.stderr.on('data', (d) => { pubErr += d; });
+  const published = new Promise((ok) => pub.on('close', ok));
+
+  await moved.page.waitForFunction(() => window.p.stats && window.p.stats.state === 'playing' && window.p.stats.playPos > 3 * 48000,
+    null, { timeout: 30000 });
+  c.kill();
+  await c.exited;
+  await moved.page.waitForFunction(() => window.__reconnects.length > 0, null, { timeout: 20000 });
+  assert.equal(await published, 0, `relay-client publish: ${pubErr}`);
+  const recs = [];
+  for (const { page } of [moved, still]) {
+    await page.waitForFunction(() => window.p.stats.state === 'ended', null, { timeout: 30000 });
+    await stopRecording(page, { afterS: 0.1 });
+    const rec = await collectRecording(page, 'p');
+    const start = (await page.evaluate(() => window.__events))[0];
+    recs.push({ rec, start, offset: rec.stats.startClock - rec.first });
+  }
+  const [m, u] = recs;
+  // Stream position p is at index offset + (p - start_sample) of each recording.
+  const from = Math.max(m.start.start_sample, u.start.start_sample);
+  const n = Math.min(m.rec.left.length - m.offset - (from - m.start.start_sample), u.rec.left.length - u.offset - (from - u.start.start_sample));
+  let maxErr = 0, peak = 0;
+  for (let i = 0; i < n; i++) {
+    const mi = m.offset + from - m.start.start_sample + i, ui = u.offset + from - u.start.start_sample + i;
+    maxErr = Math.max(maxErr, Math.abs(m.rec.left[mi] - u.rec.left[ui]), Math.abs(m.rec.right[mi] - u.rec.right[ui]));
+    peak = Math.max(peak, Math.abs(u.rec.left[ui]));
+  }
+  const st = m.rec.stats;
+  const db = 20 * Math.log10(maxErr / peak);
+  console.log(`E2E cluster Opus (${ENGINE}): the moved player against the one that stayed, ${n} frames: max |difference| ${maxErr.toExponential(2)} (${db.toFixed(1)} dB under the peak); moved: underruns ${st.underruns}, late ${st.lateFrames}, gaps ${st.gapFrames}; stayed: underruns ${u.rec.stats.underruns}`);
+  assert.ok(n > (SECONDS - 2) * 48000, `${n} frames compared`);
+  assert.equal(st.gapFrames, 0, 'no gap');
+  for (const r of recs) {
+    assert.ok(r.rec.stats.underruns === 0 || r.rec.stats.renderCatchUpMs > 300,
+      `${r.rec.stats.underruns} underruns with the audio thread at most ${r.rec.stats.renderCatchUpMs} ms behind real time`);
+  }
+  // The restarted decoder had two frames (400 ms) of audio already played to converge on.
+  assert.ok(db < -90, `the move is inaudible: ${db} dB`);
+  for (const { page, errors } of [moved, still]) {
+    assert.deepEqual(await page.evaluate(() => window.__errors), []);
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
