@@ -403,6 +403,7 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     let ref_a = tokio::spawn(listen(vec![a.ws_url()], id.clone(), token.clone(), progress[0].clone()));
     let on_b = tokio::spawn(listen(vec![b.ws_url(), c.ws_url()], id.clone(), token.clone(), progress[1].clone()));
     let on_c = tokio::spawn(listen(vec![c.ws_url()], id.clone(), token.clone(), progress[2].clone()));
+    let opus_on_c = tokio::spawn(listen_opus(c.ws_url(), id.clone(), listen0.clone()));
     for p in &progress {
         until("every listener hears audio", Duration::from_secs(30), || *p.lock().expect("lock") > 48_000).await;
     }
@@ -540,6 +541,7 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
     assert!(got2.len() / 2 > 5 * 48_000, "relay-client heard {} frames", got2.len() / 2);
     assert_eq!(wrong2, None, "relay-client's stream through the producer's move is the source, sample for sample");
     let (ref_a, on_b, on_c) = (ref_a.await.expect("A"), on_b.await.expect("B"), on_c.await.expect("C"));
+    let opus_frames = opus_on_c.await.expect("Opus listener");
     let bus_in = metric_of(&c, "relay_bus_bytes_in_total", &id);
 
     // What each heard.
@@ -569,6 +571,13 @@ async fn a_cluster_serves_every_stream_on_every_node_and_a_dead_node_loses_no_sa
         assert_eq!(h.next(), end_pos, "{name} heard to the end");
         assert_eq!(h.seams.len(), 1, "{name}: one seam, where the producer moved: {:?}", h.seams);
     }
+    // The Opus listener on C, decoded by libopus as one decoder through the producer's move:
+    // around the seam as close to the source as anywhere else (the new encoder was primed with
+    // the audio before the seam; a fresh one would have put 6.5 ms of its start-up silence in).
+    let seam = on_c.seams[0];
+    let (near, median) = opus_seam_snr(&opus_frames, seam);
+    println!("CLUSTER Opus on C through the move: SNR against the source {near:.1} dB around the seam at {seam}, median {median:.1} dB");
+    assert!(near > median - 10.0, "Opus seam: {near:.1} dB around it, {median:.1} dB elsewhere");
     assert_eq!(on_b.rejoins, 1, "B's listener rejoined once");
     assert_eq!(takeovers, 1);
     // Sample-identical to A's own listener where both heard.
@@ -627,6 +636,72 @@ fn relay_client_publish(
         let out = child.wait_with_output().expect("relay-client publish");
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
+}
+
+/// The pre-skip and every frame (header, packets) an Opus listener got.
+type OpusHeard = (u32, Vec<(FrameHeader, Vec<Vec<u8>>)>);
+
+/// An Opus `/ws` listener on one server: every frame (header and packets) and the stream's
+/// pre-skip, until the stream ends.
+async fn listen_opus(url: String, id: String, token: String) -> OpusHeard {
+    let mut ws = connect(&url).await.expect("connect");
+    send_json(&mut ws, json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": "opus"}})).await;
+    let (mut pre_skip, mut frames) = (0, Vec::new());
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a message within 20 s") {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                match v["type"].as_str() {
+                    Some("audio_stream_start") => pre_skip = v["data"]["pre_skip"].as_u64().expect("pre_skip") as u32,
+                    Some("audio_stream_end") => return (pre_skip, frames),
+                    Some("audio_stream_error") => panic!("Opus listener: {v}"),
+                    _ => {}
+                }
+            }
+            Some(Ok(Message::Binary(b))) => {
+                let (h, payload) = FrameHeader::parse(&b).expect("frame");
+                let packets =
+                    stream_core::wire::OpusPackets::new(payload).map(|p| p.expect("packet").to_vec()).collect();
+                frames.push((h, packets));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("Opus listener: {other:?}"),
+        }
+    }
+}
+
+/// Decodes the Opus listener's frames with one libopus decoder, as a player would, and returns
+/// the SNR against the source (the tone) of the 100 ms around `seam` and the median of 20 ms
+/// blocks elsewhere (both past the decoder's first 100 ms).
+fn opus_seam_snr((pre_skip, frames): &OpusHeard, seam: u64) -> (f64, f64) {
+    let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).expect("decoder");
+    let first = frames.first().expect("frames").0.sample_pos;
+    let mut out = Vec::new();
+    let mut buf = vec![0f32; 5760 * 2];
+    for (_, packets) in frames {
+        for p in packets {
+            let n = dec.decode_float(p, &mut buf, false).expect("decode");
+            out.extend_from_slice(&buf[..n * 2]);
+        }
+    }
+    // Output frame i is the stream at position first + i - pre_skip.
+    let at = |pos: u64| (pos + *pre_skip as u64 - first) as usize;
+    let block_snr = |from: u64, len: usize| {
+        let want = tone(from, len);
+        let got = &out[2 * at(from)..2 * (at(from) + len)];
+        let sig: f64 = want.iter().map(|&x| (x as f64).powi(2)).sum();
+        let err: f64 = want.iter().zip(got).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+        10.0 * (sig / err.max(1e-12)).log10()
+    };
+    let near = block_snr(seam - 2_400, 4_800);
+    let mut blocks: Vec<f64> = (first + 4_800..)
+        .step_by(960)
+        .take_while(|&p| at(p) + 960 <= out.len() / 2)
+        .filter(|&p| p + 960 < seam - 4_800 || p > seam + 4_800)
+        .map(|p| block_snr(p, 960))
+        .collect();
+    blocks.sort_by(f64::total_cmp);
+    (near, blocks[blocks.len() / 2])
 }
 
 /// A per-stream counter from `/metrics`.

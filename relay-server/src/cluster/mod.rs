@@ -371,8 +371,8 @@ impl Cluster {
         let value = serde_json::to_vec(&record).map_err(|_| ErrorCode::Internal)?;
         let bus = self.bus().ok_or(ErrorCode::ClusterUnavailable)?;
         let id = stream.id.clone();
-        let put = async move { bus.streams.put(&id, value.into()).await.is_ok() };
-        if self.run(tokio::time::timeout(Duration::from_secs(3), put)).await != Some(Ok(true)) {
+        let put = async move { put_retrying(&bus.streams, &id, value.into()).await };
+        if self.run(put).await != Some(true) {
             return Err(ErrorCode::ClusterUnavailable);
         }
         self.share_token(&stream.id, Scope::Publish, &created.publish_token).await?;
@@ -391,9 +391,9 @@ impl Cluster {
         let value = serde_json::to_vec(&record).map_err(|_| ErrorCode::Internal)?;
         let bus = self.bus().ok_or(ErrorCode::ClusterUnavailable)?;
         let key = t.token.clone();
-        let put = async move { bus.tokens.put(&key, value.into()).await.is_ok() };
-        match self.run(tokio::time::timeout(Duration::from_secs(3), put)).await {
-            Some(Ok(true)) => Ok(()),
+        let put = async move { put_retrying(&bus.tokens, &key, value.into()).await };
+        match self.run(put).await {
+            Some(true) => Ok(()),
             _ => Err(ErrorCode::ClusterUnavailable),
         }
     }
@@ -712,6 +712,21 @@ async fn bucket(js: &async_nats::jetstream::Context, name: &str) -> Result<kv::S
         }
     }
     Err(last)
+}
+
+/// Puts `value` at `key`, trying again for up to 8 s: right after a NATS server died, the
+/// bucket's other replicas take a few seconds to elect a new leader and refuse writes meanwhile.
+async fn put_retrying(store: &kv::Store, key: &str, value: Bytes) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), store.put(key, value.clone())).await {
+            return true;
+        }
+        if t0.elapsed() > Duration::from_secs(8) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Deletes the tokens whose expiry passed (any node may; deleting twice is harmless).

@@ -117,6 +117,15 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
     let page_seq = stream.next_page_seq();
     if start_pos > 0 {
         stream.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // The new encoder hears the stream's last 20 ms first (its output dropped): its delay
+        // line then holds the audio before the seam, so Opus listeners' first new samples follow
+        // on from it instead of from the silence a fresh encoder starts with.
+        if let Some(prime) = stream.last_pcm(PACKET_FRAMES as usize, channels) {
+            let mut scratch = vec![0u8; 4000];
+            encoder
+                .encode_float(&prime, &mut scratch)
+                .map_err(|e| IngestError::new(ErrorCode::Internal, e.to_string()))?;
+        }
     }
     stream.set_format(channels, pre_skip);
     if let Some(hook) = registry.on_pipeline.get() {

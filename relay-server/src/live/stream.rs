@@ -258,6 +258,19 @@ impl LiveStream {
         let _ = self.tx.send(ev);
     }
 
+    /// The last `frames` frames of the stream's audio as interleaved PCM (from its last frame's
+    /// pcm_f32 encoding), if it has that many and `channels` channels.
+    pub fn last_pcm(&self, frames: usize, channels: u8) -> Option<Vec<f32>> {
+        let last = self.lock().recent.back().cloned()?;
+        let (h, payload) = stream_core::wire::FrameHeader::parse(&last.pcm_f32).ok()?;
+        if h.channels != channels || (h.frame_count as usize) < frames {
+            return None;
+        }
+        let mut pcm = vec![0f32; h.frame_count as usize * channels as usize];
+        let n = stream_core::wire::decode_pcm_into(h.codec, payload, &mut pcm);
+        Some(pcm[n - frames * channels as usize..n].to_vec())
+    }
+
     /// The frames from `from` on that this node still holds (for another node's rejoin).
     pub fn frames_from(&self, from: u64) -> Vec<Arc<LiveFrame>> {
         self.lock().recent.iter().filter(|x| x.pos + x.frames as u64 > from).cloned().collect()
