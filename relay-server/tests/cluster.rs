@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ws::{next_json, send_json, Ws};
-use common::{media_dir, Server};
+use common::{media_dir, tone, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader, FLAG_DISCONTINUITY};
@@ -106,19 +106,6 @@ async fn cluster_of(s: &Server, n: usize) -> Value {
         assert!(t0.elapsed() < Duration::from_secs(60), "{n} nodes in /api/cluster within 60 s: {status} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Stereo test signal: left 440 Hz, right 660 Hz, at frame `pos`.
-fn tone(pos: u64, frames: usize) -> Vec<f32> {
-    (0..frames)
-        .flat_map(|i| {
-            let t = (pos + i as u64) as f64 / 48_000.0;
-            [
-                (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
-                (t * 660.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
-            ]
-        })
-        .collect()
 }
 
 async fn connect(url: &str) -> Option<Ws> {

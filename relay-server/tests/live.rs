@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ws::{connect, next_json, send_json, Ws};
-use common::{dechunk, media_dir, rss_kib, send_to, wav_header, Server};
+use common::{dechunk, media_dir, rss_kib, send_to, tone, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
@@ -162,19 +162,6 @@ async fn producer(s: &Server, id: &str, token: &str) -> Ws {
     let v = next_json(&mut ws).await;
     assert_eq!(v["type"], "publish_ready", "{v}");
     ws
-}
-
-/// Stereo test signal: left 440 Hz, right 660 Hz, from frame `pos`.
-fn tone(pos: u64, frames: usize) -> Vec<f32> {
-    (0..frames)
-        .flat_map(|i| {
-            let t = (pos + i as u64) as f64 / 48_000.0;
-            [
-                (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
-                (t * 660.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
-            ]
-        })
-        .collect()
 }
 
 /// Sends `seconds` of tone in 100 ms frames, in real time when `paced`.

@@ -237,20 +237,7 @@ mod tests {
     use crate::live::{LiveConfig, LiveRegistry};
 
     fn stream() -> Arc<LiveStream> {
-        let config = LiveConfig {
-            api_key: None,
-            max_streams: 1,
-            max_listeners: 1,
-            publish_token_ttl: Duration::from_secs(1),
-            listen_token_ttl: Duration::from_secs(1),
-            create_per_minute: 1,
-            burst_ms: 1000,
-            max_ahead: Duration::from_secs(1),
-            send_timeout: Duration::from_secs(1),
-            linger: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-        };
-        let s = LiveRegistry::new(config).adopt("s1", 0x4000_0001, 77);
+        let s = LiveRegistry::new(stream_config()).adopt("s1", 0x4000_0001, 77);
         s.set_format(2, 312);
         s
     }
@@ -325,20 +312,20 @@ mod tests {
     }
 
     fn stream_config() -> LiveConfig {
-        LiveRegistry::new(LiveConfig {
+        let second = Duration::from_secs(1);
+        LiveConfig {
             api_key: None,
             max_streams: 1,
             max_listeners: 1,
-            publish_token_ttl: Duration::from_secs(1),
-            listen_token_ttl: Duration::from_secs(1),
+            publish_token_ttl: second,
+            listen_token_ttl: second,
             create_per_minute: 1,
             burst_ms: 1000,
-            max_ahead: Duration::from_secs(1),
-            send_timeout: Duration::from_secs(1),
-            linger: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-        })
-        .config
+            max_ahead: second,
+            send_timeout: second,
+            linger: second,
+            idle_timeout: second,
+        }
     }
 
     /// Whether byte `i` of an encoded frame lies in audio data (a PCM sample, an Opus packet)

@@ -252,3 +252,17 @@ pub fn write_tone(path: &Path, seconds: f64) -> Vec<i16> {
     w.finalize().expect("finalize");
     all
 }
+
+/// Stereo test signal of the live tests: left 440 Hz, right 660 Hz (amplitude 0.3), interleaved,
+/// `frames` frames from frame `pos`.
+pub fn tone(pos: u64, frames: usize) -> Vec<f32> {
+    (0..frames)
+        .flat_map(|i| {
+            let t = (pos + i as u64) as f64 / 48_000.0;
+            [
+                (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
+                (t * 660.0 * std::f64::consts::TAU).sin() as f32 * 0.3,
+            ]
+        })
+        .collect()
+}
