@@ -12,7 +12,7 @@ log() { printf '[setup] %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------------
 APT_PKGS=(chromium chromium-driver ffmpeg sox libsox-fmt-all espeak-ng libopus-dev pkg-config
-          opus-tools flac lame binaryen icecast2
+          opus-tools flac lame binaryen icecast2 ezstream ices2 liquidsoap
           firefox-esr webkit2gtk-driver xvfb pulseaudio nats-server)
 missing=()
 for p in "${APT_PKGS[@]}"; do

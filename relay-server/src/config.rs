@@ -62,9 +62,19 @@ pub struct Config {
     /// the stream's end) before it is forgotten, seconds.
     #[arg(long, env = "RELAY_LIVE_LINGER_S", default_value_t = 60)]
     pub live_linger_s: u64,
+    /// How much of each live stream is kept for listeners to rewind into (time-shift), seconds
+    /// (0: none; the default is 30 minutes). Only the Opus encoding is kept: ~1 MB per minute
+    /// of a stereo stream.
+    #[arg(long, env = "RELAY_LIVE_TIMESHIFT_S", default_value_t = 1800)]
+    pub live_timeshift_s: u64,
     /// How far a producer may run ahead of real time before it is refused, ms.
     #[arg(long, env = "RELAY_LIVE_MAX_AHEAD_MS", default_value_t = 3_000)]
     pub live_max_ahead_ms: u64,
+    /// How long a live stream whose Icecast source disconnected waits for it to come back (its
+    /// listeners stay; the source goes on where the stream stands), seconds. After that the
+    /// stream ends with `producer_lost`.
+    #[arg(long, env = "RELAY_SOURCE_GRACE_S", default_value_t = 10)]
+    pub source_grace_s: u64,
     /// How long a live listener (WebSocket, HTTP or the Icecast-compatible port) may leave a
     /// frame unsent before it is dropped as too slow (`listener_too_slow`), ms.
     #[arg(long, env = "RELAY_LIVE_SEND_TIMEOUT_MS", default_value_t = 3_000)]
@@ -126,6 +136,8 @@ impl Config {
             send_timeout: Duration::from_millis(self.live_send_timeout_ms),
             linger: Duration::from_secs(self.live_linger_s),
             idle_timeout: Duration::from_secs(600),
+            timeshift: Duration::from_secs(self.live_timeshift_s),
+            source_grace: Duration::from_secs(self.source_grace_s),
         }
     }
 

@@ -86,6 +86,11 @@ pub enum ErrorCode {
     ClusterUnavailable,
     /// Another producer took the live stream over (on this node or another of the cluster).
     ProducerReplaced,
+    /// A source's content type names one format and its bytes are another.
+    ContentTypeMismatch,
+    /// A seek in a live stream to a position outside the audio the relay keeps (before its
+    /// time-shift window, or past the live edge).
+    OutOfWindow,
 }
 
 impl ErrorCode {
@@ -125,6 +130,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::ClusterUnavailable => "cluster_unavailable",
             ErrorCode::ProducerReplaced => "producer_replaced",
+            ErrorCode::ContentTypeMismatch => "content_type_mismatch",
+            ErrorCode::OutOfWindow => "out_of_window",
         }
     }
 
@@ -145,7 +152,8 @@ impl ErrorCode {
             | CorruptAudio
             | ProducerTooFast
             | ProducerLost
-            | ListenerTooSlow => 400,
+            | ListenerTooSlow
+            | OutOfWindow => 400,
             Unauthorized => 401,
             OriginNotAllowed | LiveDisabled => 403,
             UnknownTrack | NotFound => 404,
@@ -153,6 +161,7 @@ impl ErrorCode {
             StreamBusy | ProducerReplaced => 409,
             StreamEnded => 410,
             MessageTooLarge => 413,
+            ContentTypeMismatch => 415,
             UnsupportedFormat | DecodeError | MediaTruncated => 422,
             RateLimited | TooManyMessages => 429,
             Internal => 500,
@@ -161,7 +170,7 @@ impl ErrorCode {
     }
 
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::MalformedMessage,
         ErrorCode::UnknownMessage,
         ErrorCode::MessageTooLarge,
@@ -195,6 +204,8 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::ClusterUnavailable,
         ErrorCode::ProducerReplaced,
+        ErrorCode::ContentTypeMismatch,
+        ErrorCode::OutOfWindow,
     ];
 }
 
@@ -209,6 +220,7 @@ pub fn http_reason(status: u16) -> &'static str {
         409 => "Conflict",
         410 => "Gone",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         422 => "Unprocessable Content",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
@@ -345,6 +357,9 @@ pub enum ServerMessage {
         #[serde(default)]
         next_sample: u64,
     },
+    /// A live stream's title from `sample` on (the song that begins there). Sent ahead of the
+    /// frame holding that sample; a joiner first gets the title in effect where it starts.
+    Metadata { session: u32, sample: u64, title: String },
 }
 
 /// The data of `audio_stream_start`.

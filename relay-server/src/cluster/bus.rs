@@ -152,7 +152,16 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
                 check_wire(&pcm_f32, Codec::PcmF32, channels, session, pos, frames)?;
             }
             check_page(&ogg, stream.serial, ogg_seq)?;
-            LiveEvent::Frame(Arc::new(LiveFrame { pos, frames, opus, pcm_s16, pcm_f32, ogg, ogg_seq }))
+            LiveEvent::Frame(Arc::new(LiveFrame {
+                pos,
+                frames,
+                opus,
+                pcm_s16,
+                pcm_f32,
+                ogg,
+                ogg_seq,
+                meta: Vec::new(),
+            }))
         }
         KIND_END => LiveEvent::End { total_samples: r.u64()? },
         KIND_ERROR => {
@@ -266,6 +275,7 @@ mod tests {
             pcm_f32: f32s.into(),
             ogg: ogg.into(),
             ogg_seq: seq,
+            meta: Vec::new(),
         }))
     }
 
@@ -325,6 +335,8 @@ mod tests {
             send_timeout: second,
             linger: second,
             idle_timeout: second,
+            timeshift: second,
+            source_grace: second,
         }
     }
 

@@ -18,12 +18,14 @@ pub mod listen;
 mod pipeline;
 pub mod playout;
 mod registry;
+pub mod source;
 mod stream;
 mod token;
 
 pub use listen::{ogg_headers, ShutdownWait};
 pub use pipeline::*;
 pub use registry::*;
+pub use source::Title;
 pub use stream::*;
 pub use token::*;
 

@@ -23,6 +23,11 @@ pub enum Ingest {
     Fail(ErrorCode, String),
     /// Another producer took the stream over: stop without a word to the listeners.
     Abandon,
+    /// A title that begins with the next PCM sent, or that many frames before it.
+    Meta(String, u64),
+    /// The producer went away and another may go on: what is buffered goes out (padded to
+    /// whole packets), then the pipeline stops without a word to the listeners.
+    Pause,
 }
 
 /// The producer side of a stream's pipeline. Dropping it without [`Ingest::End`] is a vanished
@@ -75,10 +80,21 @@ impl Producer {
             .map_err(|_| IngestError::new(ErrorCode::Internal, "the stream's pipeline stopped"))
     }
 
+    /// A title that begins with the next sample pushed, or `back` frames before it.
+    pub fn meta(&mut self, title: String, back: u64) {
+        let _ = self.tx.send(Ingest::Meta(title, back));
+    }
+
     /// Ends the stream normally.
     pub fn end(mut self) {
         self.finished = true;
         let _ = self.tx.send(Ingest::End);
+    }
+
+    /// Stops after sending what it has: the stream waits for another producer.
+    pub fn pause(mut self) {
+        self.finished = true;
+        let _ = self.tx.send(Ingest::Pause);
     }
 
     /// Stops quietly: another producer took the stream over, which goes on without this one.
@@ -165,6 +181,21 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
                         return;
                     }
                     Ok(Ingest::Abandon) => return,
+                    Ok(Ingest::Pause) => {
+                        if !pcm.is_empty() {
+                            let ch = channels as usize;
+                            let packets = (pcm.len() / ch).div_ceil(PACKET_FRAMES as usize);
+                            pcm.resize(packets * PACKET_FRAMES as usize * ch, 0.0);
+                            if let Err(e) = p.frame(&mut encoder, &pcm, false) {
+                                p.fail(ErrorCode::Internal, e);
+                            }
+                        }
+                        return;
+                    }
+                    Ok(Ingest::Meta(title, back)) => {
+                        let sample = (p.pos + (pcm.len() / channels as usize) as u64).saturating_sub(back);
+                        p.titles.push(Arc::new(Title { sample, title }));
+                    }
                     Err(_) => {
                         p.fail(ErrorCode::ProducerLost, "the producer disconnected".into());
                         return;
@@ -194,6 +225,8 @@ pub(super) struct Pipeline {
     pub(super) packet: Vec<u8>,
     /// The next frame is the first of a producer that took the stream over.
     pub(super) seam: bool,
+    /// Titles waiting for the frame that holds their sample.
+    pub(super) titles: Vec<Arc<Title>>,
 }
 
 impl Pipeline {
@@ -208,6 +241,7 @@ impl Pipeline {
             crc: stream_core::ogg::crc_table(),
             packet: vec![0; 4000],
             seam: false,
+            titles: Vec::new(),
         }
     }
 
@@ -248,6 +282,8 @@ impl Pipeline {
         };
         let mut opus = Vec::new();
         encode_opus_frame(&header, &packets, &mut opus).ok_or("opus frame")?;
+        // Kept for the time-shift window: no spare capacity.
+        opus.shrink_to_fit();
         // PCM listeners get exactly the input, positioned like the Opus output after pre-skip.
         // (A stream ending on a frame boundary has an empty last frame: PCM listeners get none.)
         let (mut s16, mut f32s) = (Vec::new(), Vec::new());
@@ -261,7 +297,17 @@ impl Pipeline {
         let page_flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
         let ogg =
             stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, page_flags, &packets);
+        let end = self.pos + real as u64;
+        let meta = if self.titles.is_empty() {
+            Vec::new()
+        } else {
+            let (now, later): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.titles).into_iter().partition(|t| last || t.sample < end);
+            self.titles = later;
+            now
+        };
         let frame = LiveFrame {
+            meta,
             pos: self.pos,
             frames: real as u32,
             opus: Bytes::from(opus),

@@ -25,6 +25,10 @@ pub struct LiveConfig {
     pub send_timeout: Duration,
     /// How long an ended stream keeps answering (so late listeners learn it ended).
     pub linger: Duration,
+    /// How much of a stream is kept for listeners to rewind into.
+    pub timeshift: Duration,
+    /// How long a stream waits for its Icecast source to come back.
+    pub source_grace: Duration,
     /// How long a created stream waits for its producer.
     pub idle_timeout: Duration,
 }
@@ -35,7 +39,7 @@ pub struct LiveRegistry {
     pub(super) streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     pub(super) tokens: Mutex<HashMap<String, TokenInfo>>,
     pub(super) rate: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    pub(super) next_session: AtomicU64,
+    pub next_session: AtomicU64,
     pub listeners_total: AtomicUsize,
     pub auth_failures: AtomicU64,
     pub dropped_slow: AtomicU64,
@@ -219,6 +223,7 @@ impl LiveRegistry {
             burst,
             self.clustered.load(Ordering::Relaxed),
         ));
+        stream.history_cap.store(self.history_frames(), Ordering::Relaxed);
         let publish_token = self.issue(&id, Scope::Publish).map_err(err)?;
         let listen_token = self.issue(&id, Scope::Listen).map_err(err)?;
         self.streams().insert(id.clone(), stream.clone());
@@ -276,6 +281,11 @@ impl LiveRegistry {
         self.listeners_total.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Frames of the time-shift window.
+    fn history_frames(&self) -> usize {
+        (self.config.timeshift.as_millis() as usize * 48).div_ceil(LIVE_FRAME_FRAMES)
+    }
+
     fn burst_frames(&self) -> usize {
         (self.config.burst_ms as usize * 48).div_ceil(LIVE_FRAME_FRAMES).max(1)
     }
@@ -286,7 +296,11 @@ impl LiveRegistry {
         let mut streams = self.streams();
         streams
             .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(LiveStream::new(id.to_owned(), session, serial, self.burst_frames(), true)))
+            .or_insert_with(|| {
+                let s = Arc::new(LiveStream::new(id.to_owned(), session, serial, self.burst_frames(), true));
+                s.history_cap.store(self.history_frames(), Ordering::Relaxed);
+                s
+            })
             .clone()
     }
 

@@ -25,6 +25,8 @@ pub struct LiveFrame {
     /// One Ogg page with this frame's Opus packets (page sequence `ogg_seq`).
     pub ogg: Bytes,
     pub ogg_seq: u32,
+    /// Titles that begin within this frame (listeners get them ahead of its audio).
+    pub meta: Vec<Arc<Title>>,
 }
 
 impl LiveFrame {
@@ -93,6 +95,34 @@ pub struct LiveStream {
     pub replaced: tokio::sync::Notify,
     pub(super) tx: broadcast::Sender<LiveEvent>,
     pub(super) inner: Mutex<StreamInner>,
+    /// Listed by `GET /api/streams` and heard without a listen token, as an Icecast mount.
+    pub public: std::sync::atomic::AtomicBool,
+    /// Frames of the time-shift window (0: none).
+    pub history_cap: AtomicUsize,
+    /// Counts the times the stream's source went away while live (an Icecast source that
+    /// disconnected may come back and go on): odd while it is away.
+    pub away: AtomicU64,
+    /// The time-shift window: the stream's last frames, Opus only (the `Bytes` are shared
+    /// with the frames listeners get: keeping them copies nothing), and its size in bytes.
+    history: Mutex<VecDeque<Arc<LiveFrame>>>,
+    pub history_bytes: AtomicUsize,
+}
+
+/// What a source says about itself and its songs (`GET /api/streams/{id}`).
+#[derive(Default, Debug)]
+pub struct SourceInfo {
+    /// The source's `ice-*` headers (name, description, genre, bitrate, url, ...), without the
+    /// prefix.
+    pub ice: std::collections::BTreeMap<String, String>,
+    /// `mp3`, `aac`, `ogg`, or `wire` for a `/ws` producer.
+    pub format: Option<String>,
+    /// A metadata update waiting for the ingest to place it in the audio.
+    pub title_update: Option<String>,
+    /// The title at the live edge (the last one published with audio).
+    pub title: Option<Arc<Title>>,
+    /// Damaged stretches of the source skipped so far, and the last one.
+    pub damage: u64,
+    pub last_damage: Option<String>,
 }
 
 pub(super) struct StreamInner {
@@ -105,6 +135,9 @@ pub(super) struct StreamInner {
     pub(super) burst_frames: usize,
     pub(super) producer: bool,
     pub(super) ended_at: Option<Instant>,
+    pub(super) info: SourceInfo,
+    /// Titles of the audio the stream still holds (the newest last), for a joiner's first title.
+    pub(super) titles: VecDeque<Arc<Title>>,
 }
 
 /// What a new listener gets: the stream's format, a burst of recent frames and its cursor.
@@ -138,7 +171,14 @@ impl LiveStream {
                 burst_frames,
                 producer: false,
                 ended_at: None,
+                info: SourceInfo::default(),
+                titles: VecDeque::new(),
             }),
+            public: std::sync::atomic::AtomicBool::new(false),
+            history_cap: AtomicUsize::new(0),
+            away: AtomicU64::new(0),
+            history: Mutex::new(VecDeque::new()),
+            history_bytes: AtomicUsize::new(0),
         }
     }
 
@@ -204,17 +244,46 @@ impl LiveStream {
     /// node went away (the audio goes on at [`LiveStream::next_pos`]).
     pub fn attach_producer(&self) -> bool {
         let mut inner = self.lock();
+        let away = self.away.load(Ordering::Acquire) % 2 == 1;
         let open = match inner.phase {
             Phase::Waiting => true,
-            Phase::Live => self.movable,
+            Phase::Live => self.movable || away,
             _ => false,
         };
         if inner.producer || !open {
             return false;
         }
+        if away {
+            self.away.fetch_add(1, Ordering::AcqRel);
+        }
         inner.producer = true;
         self.counters.producers.store(1, Ordering::Relaxed);
         true
+    }
+
+    /// A live stream's source went away without ending it: the stream stays live for `grace`,
+    /// waiting for a source to go on where it stands; then it fails with `producer_lost`.
+    pub fn source_away(self: &Arc<Self>, grace: Duration) {
+        let gen = {
+            let mut inner = self.lock();
+            if !matches!(inner.phase, Phase::Live) {
+                return;
+            }
+            inner.producer = false;
+            self.counters.producers.store(0, Ordering::Relaxed);
+            self.away.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        let stream = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if stream.away.load(Ordering::Acquire) == gen && stream.phase() == Phase::Live {
+                stream.away.fetch_add(1, Ordering::AcqRel);
+                stream.publish(LiveEvent::Error {
+                    code: ErrorCode::ProducerLost,
+                    message: format!("the source disconnected and did not come back within {} s", grace.as_secs()),
+                });
+            }
+        });
     }
 
     /// Gives the stream back when a producer left before any audio (it may publish again).
@@ -234,6 +303,13 @@ impl LiveStream {
             match &ev {
                 LiveEvent::Frame(f) => {
                     inner.phase = Phase::Live;
+                    for t in &f.meta {
+                        inner.info.title = Some(t.clone());
+                        inner.titles.push_back(t.clone());
+                        while inner.titles.len() > MAX_TITLES_KEPT {
+                            inner.titles.pop_front();
+                        }
+                    }
                     inner.recent.push_back(f.clone());
                     while inner.recent.len() > RING_FRAMES {
                         inner.recent.pop_front();
@@ -253,6 +329,9 @@ impl LiveStream {
             if !matches!(ev, LiveEvent::Frame(_)) {
                 self.counters.producers.store(0, Ordering::Relaxed);
             }
+        }
+        if let LiveEvent::Frame(f) = &ev {
+            self.keep(f);
         }
         // No receiver is fine: nobody listens yet.
         let _ = self.tx.send(ev);
@@ -293,6 +372,120 @@ impl LiveStream {
 
     pub(super) fn ended_for(&self) -> Option<Duration> {
         self.lock().ended_at.map(|t| t.elapsed())
+    }
+}
+
+/// Titles a stream remembers (a song change every few seconds over a long time-shift window).
+const MAX_TITLES_KEPT: usize = 1024;
+
+impl LiveStream {
+    fn history(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<LiveFrame>>> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a frame to the time-shift window (its Opus bytes and titles only).
+    fn keep(&self, f: &Arc<LiveFrame>) {
+        let cap = self.history_cap.load(Ordering::Relaxed);
+        if cap == 0 {
+            return;
+        }
+        let slim = Arc::new(LiveFrame {
+            pos: f.pos,
+            frames: f.frames,
+            opus: f.opus.clone(),
+            pcm_s16: Bytes::new(),
+            pcm_f32: Bytes::new(),
+            ogg: Bytes::new(),
+            ogg_seq: f.ogg_seq,
+            meta: f.meta.clone(),
+        });
+        let mut h = self.history();
+        if h.back().is_some_and(|b| b.pos + b.frames as u64 > f.pos) {
+            return; // a frame already kept (a backlog replayed by the cluster)
+        }
+        self.history_bytes.fetch_add(slim.opus.len(), Ordering::Relaxed);
+        h.push_back(slim);
+        while h.len() > cap {
+            if let Some(old) = h.pop_front() {
+                self.history_bytes.fetch_sub(old.opus.len(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The window's frames from the one holding `pos` on (at most `max`), or `None` when `pos`
+    /// is before the window.
+    pub fn history_from(&self, pos: u64, max: usize) -> Option<Vec<Arc<LiveFrame>>> {
+        let h = self.history();
+        let first = h.front()?;
+        if pos < first.pos {
+            return None;
+        }
+        let i = h.partition_point(|f| f.pos + f.frames as u64 <= pos);
+        Some(h.iter().skip(i).take(max).cloned().collect())
+    }
+
+    /// The time-shift window: where it starts and ends (48 kHz positions) and its memory.
+    pub fn window(&self) -> (u64, u64, usize) {
+        let h = self.history();
+        let start = h.front().map_or(0, |f| f.pos);
+        let end = h.back().map_or(0, |f| f.pos + f.frames as u64);
+        (start, end, self.history_bytes.load(Ordering::Relaxed))
+    }
+
+    pub fn window_json(&self) -> serde_json::Value {
+        let (start, end, bytes) = self.window();
+        serde_json::json!({ "start_sample": start, "end_sample": end, "bytes": bytes,
+            "max_seconds": self.history_cap.load(Ordering::Relaxed) as f64 * super::LIVE_FRAME_FRAMES as f64 / 48_000.0 })
+    }
+
+    /// Whether the stream is public.
+    pub fn is_public(&self) -> bool {
+        self.public.load(Ordering::Relaxed)
+    }
+
+    /// The source's `ice-*` headers.
+    pub fn set_ice(&self, ice: std::collections::BTreeMap<String, String>) {
+        self.lock().info.ice = ice;
+    }
+
+    pub fn set_source_format(&self, format: &str) {
+        self.lock().info.format = Some(format.to_owned());
+    }
+
+    /// A metadata update (`/admin/metadata`): the ingest places it where the audio stands.
+    pub fn set_title_update(&self, title: String) {
+        self.lock().info.title_update = Some(title);
+    }
+
+    pub fn take_title_update(&self) -> Option<String> {
+        self.lock().info.title_update.take()
+    }
+
+    /// A damaged stretch of the source was skipped.
+    pub fn note_damage(&self, what: String) {
+        tracing::warn!(stream = %self.id, code = "corrupt_audio", %what, "source audio damaged");
+        let mut inner = self.lock();
+        inner.info.damage += 1;
+        inner.info.last_damage = Some(what);
+    }
+
+    /// The title in effect at `pos`: the last one that began at or before it.
+    pub fn title_at(&self, pos: u64) -> Option<Arc<Title>> {
+        self.lock().titles.iter().rev().find(|t| t.sample <= pos).cloned()
+    }
+
+    /// What `GET /api/streams/{id}` shows of the source.
+    pub fn source_json(&self) -> serde_json::Value {
+        let inner = self.lock();
+        serde_json::json!({
+            "title": inner.info.title.as_ref().map(|t| t.title.clone()),
+            "title_sample": inner.info.title.as_ref().map(|t| t.sample),
+            "ice": inner.info.ice,
+            "name": inner.info.ice.get("name"),
+            "format": inner.info.format,
+            "damaged": inner.info.damage,
+            "last_damage": inner.info.last_damage,
+        })
     }
 }
 

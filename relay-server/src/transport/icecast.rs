@@ -22,7 +22,7 @@ use stream_core::control::{http_reason, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::live::ingest::OggIngest;
+use crate::live::source::{check_title, SourceIngest};
 use crate::live::{IngestError, Scope, SHUTDOWN_END};
 use crate::transport::state::AppState;
 
@@ -54,6 +54,10 @@ struct Head {
     password: Option<String>,
     expect_continue: bool,
     content_length: Option<u64>,
+    content_type: Option<String>,
+    user_agent: Option<String>,
+    /// `ice-*` headers (name without the prefix), as Icecast keeps them for the mount.
+    ice: std::collections::BTreeMap<String, String>,
 }
 
 fn parse_head(text: &str) -> Option<Head> {
@@ -61,7 +65,16 @@ fn parse_head(text: &str) -> Option<Head> {
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_owned();
     let path = first.next()?.to_owned();
-    let mut head = Head { method, path, password: None, expect_continue: false, content_length: None };
+    let mut head = Head {
+        method,
+        path,
+        password: None,
+        expect_continue: false,
+        content_length: None,
+        content_type: None,
+        user_agent: None,
+        ice: Default::default(),
+    };
     for line in lines {
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();
@@ -80,7 +93,15 @@ fn parse_head(text: &str) -> Option<Head> {
             }
             "expect" => head.expect_continue = value.eq_ignore_ascii_case("100-continue"),
             "content-length" => head.content_length = value.parse().ok(),
-            _ => {}
+            "content-type" => head.content_type = Some(value.to_owned()),
+            "user-agent" => head.user_agent = Some(value.to_owned()),
+            n => {
+                if let Some(key) = n.strip_prefix("ice-") {
+                    if head.ice.len() < 16 && value.len() <= 1024 {
+                        head.ice.insert(key.to_owned(), value.to_owned());
+                    }
+                }
+            }
         }
     }
     Some(head)
@@ -132,6 +153,13 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     let Some(head) = std::str::from_utf8(&buf[..head_end]).ok().and_then(parse_head) else {
         return respond(&mut sock, ErrorCode::MalformedMessage, "malformed request head").await;
     };
+    if head.method == "GET" && head.path.starts_with("/admin/metadata") {
+        let q = head.path.split_once('?').map_or("", |(_, q)| q);
+        return match metadata_update(&state, q, head.password.as_deref()).await {
+            Ok(()) => reply_xml(&mut sock).await,
+            Err((code, m)) => respond(&mut sock, code, &m).await,
+        };
+    }
     if head.method == "GET" {
         // A task of its own: this one's state (head buffers) is freed for the stream's duration.
         drop(buf);
@@ -147,10 +175,16 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         Ok(s) => s,
         Err((code, m)) => return respond(&mut sock, code, &m).await,
     };
+    let mut ingest = match SourceIngest::new(head.content_type.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return respond(&mut sock, e.code, &e.message).await,
+    };
+    ingest.set_client(head.user_agent.as_deref());
     state.before_producer(&stream).await;
     if !stream.attach_producer() {
         return respond(&mut sock, ErrorCode::StreamBusy, "the stream already has a producer, or has ended").await;
     }
+    stream.set_ice(head.ice.clone());
     if head.expect_continue {
         sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
     } else {
@@ -160,7 +194,6 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
     let mut shutdown = state.shutdown.subscribe();
     let mut shutting_down = false;
-    let mut ingest = OggIngest::new();
     let mut left = head.content_length;
     let mut result: Result<(), IngestError> = Ok(());
     let first = &buf[head_end..];
@@ -170,7 +203,7 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         result = ingest.push(&state.live, &stream, &first[..take]);
     }
     let mut chunk = vec![0u8; 16 * 1024];
-    while result.is_ok() && left != Some(0) && !ingest.ended() {
+    while result.is_ok() && left != Some(0) {
         let read = tokio::select! {
             r = tokio::time::timeout(BODY_IDLE_TIMEOUT, sock.read(&mut chunk)) => r,
             _ = shutdown.wait_for(|down| *down) => {
@@ -191,7 +224,7 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
     match result {
         Ok(()) => {
             let clean = ingest.ended();
-            ingest.finish(&stream, None);
+            ingest.finish(&state.live, &stream, None);
             if shutting_down {
                 // A client that waits for a final answer (Expect: 100-continue) gets the reason;
                 // an Icecast source, answered at the start, sees its connection close.
@@ -210,10 +243,55 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         }
         Err(e) => {
             tracing::warn!(stream = %stream.id, error = %e, "Icecast source refused");
-            ingest.finish(&stream, Some(&e));
+            ingest.finish(&state.live, &stream, Some(&e));
             respond(&mut sock, e.code, &e.message).await
         }
     }
+}
+
+/// The query of Icecast's metadata update (`/admin/metadata?mount=/live/ID&mode=updinfo&song=...`).
+#[derive(serde::Deserialize)]
+pub struct MetadataQuery {
+    mount: Option<String>,
+    mode: Option<String>,
+    song: Option<String>,
+    /// Some clients send the title as `title` (with `artist`) instead of `song`.
+    title: Option<String>,
+    artist: Option<String>,
+}
+
+/// Icecast's metadata update, with the source's credentials (the stream's publish token): the
+/// title goes into the stream where its audio stands when the update arrives.
+pub async fn metadata_update(state: &AppState, query: &str, password: Option<&str>) -> Result<(), (ErrorCode, String)> {
+    let bad = |m: String| (ErrorCode::InvalidParameter, m);
+    let q = actix_web::web::Query::<MetadataQuery>::from_query(query).map_err(|e| bad(format!("bad query: {e}")))?;
+    if q.mode.as_deref() != Some("updinfo") {
+        return Err(bad("mode must be updinfo".into()));
+    }
+    let mount = q.mount.as_deref().ok_or_else(|| bad("mount is missing".into()))?;
+    let id = mount.trim_start_matches('/');
+    let id = id.strip_prefix("live/").unwrap_or(id);
+    let id = id.trim_end_matches(".ogg");
+    let song = match (&q.song, &q.title) {
+        (Some(s), _) => s.clone(),
+        (None, Some(t)) => crate::live::source::mpeg::song(q.artist.clone(), Some(t.clone())).unwrap_or_default(),
+        (None, None) => return Err(bad("song is missing".into())),
+    };
+    let title = check_title(&song).map_err(|e| (e.code, e.message))?;
+    let stream = state.authorize(id, password, Scope::Publish).await?;
+    stream.set_title_update(title);
+    Ok(())
+}
+
+/// Icecast's answer to a metadata update (source clients look for `<return>1</return>`).
+async fn reply_xml(sock: &mut TcpStream) -> std::io::Result<()> {
+    let body = "<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>\n";
+    let msg = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(msg.as_bytes()).await?;
+    sock.shutdown().await
 }
 
 /// A listener on this port: `GET /live/{id}.ogg?token=...`, answered like Icecast (HTTP/1.0,

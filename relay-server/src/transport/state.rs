@@ -37,6 +37,12 @@ impl AppState {
         token: Option<&str>,
         scope: Scope,
     ) -> Result<Arc<LiveStream>, (ErrorCode, String)> {
+        // A public stream is heard without a token, as an Icecast mount.
+        if scope == Scope::Listen {
+            if let Some(s) = self.live.get(id).filter(|s| s.is_public()) {
+                return Ok(s);
+            }
+        }
         match &self.cluster {
             None => self.live.authorize(id, token, scope).map_err(|e| (ErrorCode::Unauthorized, e.message())),
             Some(c) => c.authorize(id, token, scope).await.map_err(|e| (e.code(), e.message())),

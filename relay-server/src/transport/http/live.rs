@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use stream_core::control::ErrorCode;
 
-use crate::live::ingest::OggIngest;
 use crate::live::listen::OggListener;
+use crate::live::source::SourceIngest;
 use crate::live::{start_pipeline, AuthError, CreateError, IngestError, ListenerGuard, LiveEvent, Scope, SHUTDOWN_END};
 use crate::transport::error::ApiError;
 use crate::transport::state::AppState;
@@ -55,6 +55,12 @@ struct CreateBody {
     tracks: Vec<String>,
     #[serde(default, rename = "loop")]
     looped: bool,
+    /// Listed by `GET /api/streams` and heard without a listen token.
+    #[serde(default)]
+    public: bool,
+    /// A name for the listing (a source's `ice-name` replaces it).
+    #[serde(default)]
+    name: Option<String>,
 }
 
 /// `POST /api/streams`
@@ -95,6 +101,13 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             tracing::warn!(stream = %stream.id, code = code.as_str(), "the stream is not shared with the cluster");
         }
     }
+    if let Some(n) = spec.name.as_deref() {
+        if n.len() > 256 {
+            return Err(ApiError::new(ErrorCode::InvalidParameter, "a name of at most 256 bytes"));
+        }
+        stream.set_ice(std::iter::once(("name".to_owned(), n.to_owned())).collect());
+    }
+    stream.public.store(spec.public, std::sync::atomic::Ordering::Relaxed);
     let relay_sourced = !paths.is_empty();
     if relay_sourced {
         stream.attach_producer();
@@ -118,7 +131,61 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         "ingest_path": format!("/live/{id}"),
         "ingest_port": state.ingest_port,
         "relay_sourced": relay_sourced,
+        "public": spec.public,
     })))
+}
+
+fn stream_json(s: &crate::live::LiveStream) -> serde_json::Value {
+    let mut v = s.source_json();
+    let phase = match s.phase() {
+        crate::live::Phase::Waiting => "waiting",
+        crate::live::Phase::Live => "live",
+        crate::live::Phase::Ended { .. } => "ended",
+        crate::live::Phase::Failed { .. } => "failed",
+    };
+    v["id"] = s.id.clone().into();
+    v["public"] = s.is_public().into();
+    v["state"] = phase.into();
+    v["listeners"] = s.counters.listeners.load(std::sync::atomic::Ordering::Relaxed).into();
+    v["live_edge_sample"] = s.next_pos().into();
+    v["window"] = s.window_json();
+    v
+}
+
+/// `GET /api/streams`: the public streams (id, name, title, listeners), as an Icecast
+/// directory lists its mounts. Private streams are never listed.
+pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+    let mut streams: Vec<_> = state.live.all().into_iter().filter(|s| s.is_public() && s.is_open()).collect();
+    streams.sort_by(|a, b| a.created.cmp(&b.created));
+    let list: Vec<_> = streams
+        .iter()
+        .map(|s| {
+            let v = stream_json(s);
+            serde_json::json!({ "id": v["id"], "name": v["name"], "title": v["title"], "listeners": v["listeners"], "state": v["state"] })
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "streams": list }))
+}
+
+/// `GET /api/streams/{id}`: a stream's state, title and source metadata. A private stream
+/// answers only with its listen or publish token (or the server key).
+pub async fn info(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let by_key = state.live.config.api_key.as_deref().is_some_and(|k| bearer(&req).is_some_and(|t| same(t, k)));
+    let token = q.token.as_deref().or_else(|| bearer(&req));
+    let stream = match state.live.get(&id) {
+        Some(s) if by_key || s.is_public() => s,
+        _ => match state.authorize(&id, token, Scope::Listen).await {
+            Ok(s) => s,
+            Err(_) => state.authorize(&id, token, Scope::Publish).await.map_err(|(code, m)| ApiError::new(code, m))?,
+        },
+    };
+    Ok(HttpResponse::Ok().json(stream_json(&stream)))
 }
 
 /// `POST /api/streams/{id}/listen_token`: a fresh listen token, for a holder of a valid one
@@ -196,12 +263,15 @@ pub async fn put_ingest(
     let stream =
         state.authorize(&id, token.as_deref(), Scope::Publish).await.map_err(|(code, m)| ApiError::new(code, m))?;
     // A takeover in a cluster goes on where the stream stands: its backlog first.
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok());
+    let mut ingest = SourceIngest::new(content_type).map_err(|e| ApiError::new(e.code, e.message))?;
+    ingest.set_client(req.headers().get("user-agent").and_then(|v| v.to_str().ok()));
     state.before_producer(&stream).await;
     if !stream.attach_producer() {
         return Err(ApiError::new(ErrorCode::StreamBusy, "the stream already has a producer, or has ended"));
     }
+    stream.set_ice(ice_headers(&req));
     let _active = crate::transport::metrics::ActiveStream::new(state.metrics.clone());
-    let mut ingest = OggIngest::new();
     let mut failure: Option<IngestError> = None;
     let mut shutdown = state.shutdown.subscribe();
     loop {
@@ -210,7 +280,7 @@ pub async fn put_ingest(
             _ = shutdown.wait_for(|down| *down) => {
                 // The stream ends where its audio does; the producer is told.
                 ingest.end_here();
-                ingest.finish(&stream, None);
+                ingest.finish(&state.live, &stream, None);
                 return Err(ApiError::new(ErrorCode::ServerShutdown, SHUTDOWN_END));
             }
         };
@@ -223,18 +293,37 @@ pub async fn put_ingest(
             failure = Some(e);
             break;
         }
-        if ingest.ended() {
-            break;
-        }
     }
     let ended = ingest.ended();
-    ingest.finish(&stream, failure.as_ref());
+    ingest.finish(&state.live, &stream, failure.as_ref());
     match failure {
         Some(e) => Err(ApiError::new(e.code, e.message)),
         None => {
             Ok(HttpResponse::Ok().json(serde_json::json!({ "status": if ended { "ended" } else { "disconnected" } })))
         }
     }
+}
+
+/// The `ice-*` headers of a source's request.
+fn ice_headers(req: &HttpRequest) -> std::collections::BTreeMap<String, String> {
+    req.headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("ice-")?.to_owned(), v.to_str().ok()?.to_owned())))
+        .filter(|(_, v)| v.len() <= 1024)
+        .take(16)
+        .collect()
+}
+
+/// `GET /admin/metadata?mount=/live/{id}&mode=updinfo&song=...`: Icecast's title update, with
+/// the publish token as basic-auth password (or bearer token).
+pub async fn admin_metadata(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let token = bearer(&req).map(str::to_owned).or_else(|| basic_password(&req));
+    crate::transport::icecast::metadata_update(&state, req.query_string(), token.as_deref())
+        .await
+        .map_err(|(code, m)| ApiError::new(code, m))?;
+    Ok(HttpResponse::Ok().content_type("text/xml").body(
+        "<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>\n",
+    ))
 }
 
 fn basic_password(req: &HttpRequest) -> Option<String> {

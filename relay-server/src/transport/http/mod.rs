@@ -73,8 +73,11 @@ pub fn serve(
             .route("/api/tracks/{id}/stream.ogg", web::get().to(library::stream_ogg))
             .route("/ws", web::get().to(crate::transport::ws::session::ws_route))
             .route("/api/streams", web::post().to(live::create))
+            .route("/api/streams", web::get().to(live::list))
+            .route("/api/streams/{id}", web::get().to(live::info))
             .route("/api/streams/{id}/listen_token", web::post().to(live::renew))
             .route("/api/cluster", web::get().to(live::cluster))
+            .route("/admin/metadata", web::get().to(live::admin_metadata))
             .route("/live/{name}", web::get().to(live::listen_ogg))
             .route("/live/{id}", web::put().to(live::put_ingest))
             .route(

@@ -1,0 +1,468 @@
+//! The relay as a drop-in for Icecast, against the real source clients Debian ships (ezstream,
+//! ices2, liquidsoap), each configured as for an Icecast server with only host, port and
+//! password changed. Every stream is heard by a `/ws` listener and by ffmpeg reading
+//! `/live/{id}.ogg`: each song's level and frequency against the source, and each title within
+//! 20 ms of the sample where its song begins. Also: bad source input answered with stable codes
+//! while another stream plays on, and the time-shift window (rewind 60 s sample-exact against a
+//! listener that recorded it, back to the live edge, a seek before the window refused).
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::ws::{connect, send_json, Ws};
+use common::{media_dir, read_wav, Server};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use stream_core::wire::{decode_pcm_into, FrameHeader};
+use tokio_tungstenite::tungstenite::Message;
+
+const KEY: &str = "icecast-test-key";
+/// The songs every client plays: 3 s tones, each with its title.
+const SONGS: [(f64, &str); 3] = [(440.0, "Tone 440"), (660.0, "Tone 660"), (880.0, "Tone 880")];
+const SONG_S: f64 = 3.0;
+/// The level of the songs' source (ffmpeg's sine, made stereo as for the files), per channel.
+fn song_rms() -> f64 {
+    static RMS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *RMS.get_or_init(|| {
+        let out = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2"])
+            .args(["-ac", "2", "-ar", "48000", "-f", "f32le", "-"])
+            .output()
+            .expect("ffmpeg");
+        let x: Vec<f32> = out.stdout.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        rms(&left(&x[48_000..]))
+    })
+}
+/// How close a title must be to its song's first sample.
+const TITLE_TOLERANCE: i64 = 960;
+
+fn server(extra: &[&str]) -> Server {
+    let mut args = vec!["--api-key", KEY];
+    args.extend_from_slice(extra);
+    Server::start_with(&media_dir(), &args)
+}
+
+fn create(s: &Server, body: &str) -> Value {
+    let (status, text) = s.send("POST", "/api/streams", &[&format!("Authorization: Bearer {KEY}")], body.as_bytes());
+    assert_eq!(status, 201, "{text}");
+    serde_json::from_str(&text).expect("created JSON")
+}
+
+fn field(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}")).to_owned()
+}
+
+fn host_port(addr: &str) -> (String, String) {
+    let (h, p) = addr.rsplit_once(':').expect("host:port");
+    (h.to_owned(), p.to_owned())
+}
+
+/// The songs as files of `ext` (mp3: LAME at 44.1 kHz with ID3v2 titles; ogg: Vorbis at
+/// 44.1 kHz with comments), made by ffmpeg.
+fn songs(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    SONGS
+        .iter()
+        .map(|(f, title)| {
+            let path = dir.join(format!("{}.{ext}", *f as u32));
+            let codec: &[&str] = if ext == "mp3" {
+                &["-c:a", "libmp3lame", "-b:a", "160k", "-id3v2_version", "3"]
+            } else {
+                &["-c:a", "libvorbis", "-q:a", "5"]
+            };
+            let st = Command::new("ffmpeg")
+                .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+                .arg(format!("sine=frequency={f}:sample_rate=44100:duration={SONG_S}"))
+                .args(["-ac", "2"])
+                .args(codec)
+                .args(["-metadata", &format!("title={title}"), "-metadata", "artist=Tone Lab"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg");
+            assert!(st.success(), "ffmpeg made {}", path.display());
+            path
+        })
+        .collect()
+}
+
+fn playlist(dir: &Path, files: &[PathBuf]) -> PathBuf {
+    let p = dir.join("playlist.m3u");
+    let text: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    std::fs::write(&p, text).expect("playlist");
+    p
+}
+
+/// What a `/ws` listener heard: PCM from `first_pos` on, and the titles with their samples.
+#[derive(Default, Debug)]
+struct Heard {
+    first_pos: Option<u64>,
+    pcm: Vec<f32>,
+    titles: Vec<(u64, String)>,
+    end: Option<Value>,
+    error: Option<Value>,
+}
+
+async fn listener(s: &Server, id: &str, token: &str) -> Ws {
+    let mut ws = connect(s).await;
+    send_json(&mut ws, json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": "pcm_f32"}})).await;
+    ws
+}
+
+/// Listens until the stream ends or fails, or `limit` passes.
+async fn listen_all(mut ws: Ws, limit: Duration) -> Heard {
+    let mut h = Heard::default();
+    let t0 = Instant::now();
+    let mut scratch = vec![0f32; 48_000 * 4];
+    while t0.elapsed() < limit {
+        let Ok(m) = tokio::time::timeout(limit.saturating_sub(t0.elapsed()), ws.next()).await else { break };
+        match m {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                match v["type"].as_str() {
+                    Some("metadata") => {
+                        let d = &v["data"];
+                        h.titles.push((d["sample"].as_u64().expect("sample"), field(d, "title")));
+                    }
+                    Some("audio_stream_end") => {
+                        h.end = Some(v["data"].clone());
+                        break;
+                    }
+                    Some("audio_stream_error") => {
+                        h.error = Some(v["data"].clone());
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            Some(Ok(Message::Binary(b))) => {
+                let (hd, payload) = FrameHeader::parse(&b).expect("frame");
+                let first = *h.first_pos.get_or_insert(hd.sample_pos);
+                assert_eq!(hd.sample_pos, first + h.pcm.len() as u64 / 2, "contiguous frames");
+                let n = decode_pcm_into(hd.codec, payload, &mut scratch);
+                h.pcm.extend_from_slice(&scratch[..n]);
+            }
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    h
+}
+
+/// Waits until the relay counts `n` listeners of stream `id`.
+async fn listening(s: &Server, id: &str, n: u64) {
+    let name = format!("relay_live_listeners{{stream=\"{id}\"}}");
+    let t0 = Instant::now();
+    loop {
+        let (_, body) = s.get("/metrics");
+        let have = body
+            .lines()
+            .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{n} listeners of {id} within 30 s (have {have})");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Power of `freq` in `x` (Goertzel), per sample.
+fn power(x: &[f32], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = v as f64 + c * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.len() as f64 * x.len() as f64)
+}
+
+fn left(pcm: &[f32]) -> Vec<f32> {
+    pcm.iter().step_by(2).copied().collect()
+}
+
+/// The first sample (from the start of `x`, 48 kHz mono) at or after `from` where `freq` is the
+/// loudest of the songs' tones: the song's first sample, to a millisecond.
+fn onset(x: &[f32], from: usize, freq: f64) -> Option<usize> {
+    const W: usize = 480;
+    let mut i = from;
+    while i + W <= x.len() {
+        let w = &x[i..i + W];
+        let p = power(w, freq, 48_000.0);
+        if p > 1e-4 && SONGS.iter().all(|(f, _)| *f == freq || power(w, *f, 48_000.0) < p) {
+            // The window is mostly the new song: its start is about half a window back.
+            return Some(i + W / 2);
+        }
+        i += 48;
+    }
+    None
+}
+
+fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// Checks each song in mono audio `x`: the middle second of each is its tone at its level, and
+/// the tone dominates the others by 30 dB. `starts`: the songs' first samples in `x`.
+fn check_songs(who: &str, x: &[f32], starts: &[usize]) {
+    for (k, (&start, (freq, _))) in starts.iter().zip(SONGS.iter()).enumerate() {
+        let mid = &x[start + 48_000..start + 96_000];
+        let level = 20.0 * (rms(mid) / song_rms()).log10();
+        let p = power(mid, *freq, 48_000.0);
+        let other = SONGS.iter().filter(|(f, _)| f != freq).map(|(f, _)| power(mid, *f, 48_000.0)).fold(0.0, f64::max);
+        let margin = 10.0 * (p / other.max(1e-30)).log10();
+        println!("ICECAST {who}: song {k} ({freq} Hz) level {level:+.2} dB vs source, {margin:.1} dB over the others");
+        assert!(level.abs() < 1.0, "{who}: song {k} level {level:.2} dB");
+        assert!(margin > 30.0, "{who}: song {k} tone margin {margin:.1} dB");
+    }
+}
+
+/// The titles a listener got against the songs it heard: each title within 20 ms of its song's
+/// first sample. Returns the songs' first samples (relative to the listener's first sample).
+fn check_titles(who: &str, h: &Heard) -> Vec<usize> {
+    let first = h.first_pos.expect("audio");
+    let x = left(&h.pcm);
+    let mut starts = Vec::new();
+    let mut from = 0usize;
+    for (k, (freq, title)) in SONGS.iter().enumerate() {
+        let want = format!("Tone Lab - {title}");
+        let Some((sample, _)) = h.titles.iter().find(|(_, t)| *t == want) else {
+            panic!("{who}: no title {want:?} in {:?}", h.titles)
+        };
+        let start = if k == 0 { 0 } else { onset(&x, from, *freq).unwrap_or_else(|| panic!("{who}: song {k} heard")) };
+        let delta = *sample as i64 - (first as i64 + start as i64);
+        println!(
+            "ICECAST {who}: title {want:?} at sample {sample}, song begins at {}: {:+.1} ms",
+            first + start as u64,
+            delta as f64 / 48.0
+        );
+        assert!(delta.abs() <= TITLE_TOLERANCE, "{who}: title {want:?} {delta} samples from its song");
+        starts.push(start);
+        from = start + 48_000;
+    }
+    starts
+}
+
+/// ffmpeg listening to `/live/{id}.ogg` into a WAV file until the stream ends.
+fn ffmpeg_listener(s: &Server, id: &str, token: &str, out: &Path) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(format!("http://{}/live/{id}.ogg?token={token}", s.addr))
+        .args(["-f", "wav"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg listener")
+}
+
+/// Waits for ffmpeg's listener connection (one more listener counted).
+fn check_ffmpeg(who: &str, child: std::process::Child, wav: &Path) {
+    let out = child.wait_with_output().expect("ffmpeg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (pcm, ch, rate) = read_wav(wav);
+    assert_eq!((ch, rate), (2, 48_000), "{who}: ffmpeg's output");
+    let x = left(&pcm);
+    // ffmpeg hears the stream from its first frame: find each song's start in what it decoded.
+    let mut starts = vec![x.iter().position(|v| v.abs() > 0.01).expect("ffmpeg heard audio")];
+    for (freq, _) in &SONGS[1..] {
+        let from = starts.last().copied().unwrap_or(0) + 48_000;
+        starts.push(onset(&x, from, *freq).unwrap_or_else(|| panic!("{who}: ffmpeg heard {freq} Hz")));
+    }
+    println!("ICECAST {who}: ffmpeg decoded {} frames (stderr: {:?})", x.len(), err.trim());
+    check_songs(&format!("{who} via ffmpeg"), &x, &starts);
+}
+
+/// Runs a source client until it exits (at most 60 s).
+fn run_client(who: &str, cmd: &mut Command) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{who}: {e}"));
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            println!("ICECAST {who}: exited {st} after {:.1} s", t0.elapsed().as_secs_f64());
+            if !st.success() {
+                println!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            }
+            return;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{who} still running after 60 s:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A source client's whole run: a stream, its listeners, the client, then every check.
+async fn station(who: &str, public: bool, run: impl FnOnce(&Server, &str, &str) + Send + 'static) {
+    // A source that disconnects has 2 s to come back before the stream ends.
+    let s = server(&["--source-grace-s", "2"]);
+    let body = if public { r#"{"public": true}"# } else { "" };
+    let c = create(&s, body);
+    let (id, listen_token) = (field(&c, "stream_id"), field(&c, "listen_token"));
+    // A public stream is heard without a token.
+    let token = if public { String::new() } else { listen_token };
+    let ws = listener(&s, &id, &token).await;
+    let heard = tokio::spawn(listen_all(ws, Duration::from_secs(90)));
+    listening(&s, &id, 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("ffmpeg.wav");
+    let ff = ffmpeg_listener(&s, &id, &token, &wav);
+    listening(&s, &id, 2).await;
+    let publish = field(&c, "publish_token");
+    let s = std::sync::Arc::new(s);
+    let s2 = s.clone();
+    let id2 = id.clone();
+    let client = tokio::task::spawn_blocking(move || run(&s2, &id2, &publish));
+    // While it plays: the stream has a title, and is listed if (and only if) it is public.
+    let t0 = Instant::now();
+    loop {
+        let (_, info) = s.get(&format!("/api/streams/{id}?token={}", field(&c, "listen_token")));
+        let info: Value = serde_json::from_str(&info).expect("json");
+        if info["title"].is_string() {
+            let (_, list) = s.get("/api/streams");
+            println!("ICECAST {who}: /api/streams while live: {list}");
+            assert_eq!(list.contains(&id), public, "{who}: listed only if public: {list}");
+            if public {
+                let list: Value = serde_json::from_str(&list).expect("json");
+                let me = list["streams"].as_array().and_then(|a| a.iter().find(|e| e["id"] == json!(id))).cloned();
+                let me = me.expect("listed");
+                assert!(me["title"].as_str().is_some_and(|t| t.starts_with("Tone Lab - Tone")), "{me}");
+                assert_eq!(me["listeners"], json!(2), "{me}");
+                assert_eq!(me["name"], json!("Tone FM"), "{me}");
+            }
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{who}: a title within 30 s: {info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.await.expect("client");
+    let h = heard.await.expect("listener");
+    println!(
+        "ICECAST {who}: /ws listener heard {} frames from {:?}; titles {:?}; end {:?} error {:?}",
+        h.pcm.len() / 2,
+        h.first_pos,
+        h.titles,
+        h.end,
+        h.error
+    );
+    assert!(h.pcm.len() / 2 >= (SONGS.len() as f64 * SONG_S * 48_000.0 * 0.95) as usize, "{who}: the whole playlist");
+    let starts = check_titles(who, &h);
+    check_songs(&format!("{who} via /ws"), &left(&h.pcm), &starts);
+    check_ffmpeg(who, ff, &wav);
+    // The source went away: the stream waited for it, then ended with producer_lost (or
+    // normally, for an Ogg source that closed its last logical stream first).
+    match (&h.end, &h.error) {
+        (Some(_), None) => assert!(who.contains("ices2") || who.contains("vorbis"), "{who}: a normal end"),
+        (None, Some(e)) => assert_eq!(e["code"], json!("producer_lost"), "{who}"),
+        other => panic!("{who}: {other:?}"),
+    }
+    // The stream's page: its title (the last song) and the source's ice-* metadata.
+    let (status, _, info) = s.request(&format!("/api/streams/{id}"), &[&format!("Authorization: Bearer {KEY}")]);
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_slice(&info).expect("json");
+    println!("ICECAST {who}: /api/streams/{id}: {info}");
+    assert_eq!(info["title"], json!(format!("Tone Lab - {}", SONGS[2].1)), "{who}: the current title");
+    assert_eq!(info["name"], json!("Tone FM"), "{who}: ice-name");
+    let (_, list) = s.get("/api/streams");
+    assert!(!list.contains(&id), "{who}: an ended stream is not listed: {list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ezstream_mp3_playlist_with_titles() {
+    station("ezstream", true, |s, id, token| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = playlist(dir.path(), &songs(dir.path(), "mp3"));
+        let (host, port) = host_port(&s.ingest);
+        let cfg = dir.path().join("ezstream.xml");
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<ezstream>
+  <servers><server><protocol>HTTP</protocol><hostname>{host}</hostname><port>{port}</port><password>{token}</password></server></servers>
+  <streams><stream><mountpoint>/live/{id}</mountpoint><format>MP3</format><stream_name>Tone FM</stream_name><stream_genre>Test</stream_genre></stream></streams>
+  <intakes><intake><type>playlist</type><filename>{}</filename><stream_once>Yes</stream_once></intake></intakes>
+</ezstream>"#,
+                list.display()
+            ),
+        )
+        .expect("config");
+        // ezstream refuses a configuration others may read.
+        Command::new("chmod").arg("600").arg(&cfg).status().expect("chmod");
+        run_client("ezstream", Command::new("ezstream").arg("-c").arg(&cfg));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ices2_ogg_vorbis_playlist_with_titles() {
+    station("ices2", false, |s, id, token| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = playlist(dir.path(), &songs(dir.path(), "ogg"));
+        let (host, port) = host_port(&s.ingest);
+        let cfg = dir.path().join("ices.xml");
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"<?xml version="1.0"?>
+<ices>
+  <background>0</background><logpath>{dir}</logpath><logfile>ices.log</logfile><loglevel>3</loglevel><consolelog>1</consolelog>
+  <stream>
+    <metadata><name>Tone FM</name><genre>Test</genre><description>Tones</description></metadata>
+    <input><module>playlist</module><param name="type">basic</param><param name="file">{list}</param><param name="random">0</param><param name="once">1</param></input>
+    <instance><hostname>{host}</hostname><port>{port}</port><password>{token}</password><mount>/live/{id}</mount></instance>
+  </stream>
+</ices>"#,
+                dir = dir.path().display(),
+                list = list.display()
+            ),
+        )
+        .expect("config");
+        run_client("ices2", Command::new("ices2").arg(&cfg));
+    })
+    .await;
+}
+
+fn liquidsoap(s: &Server, id: &str, token: &str, format: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ext = if format == "mp3" { "mp3" } else { "ogg" };
+    let list = playlist(dir.path(), &songs(dir.path(), ext));
+    let (host, port) = host_port(&s.ingest);
+    let enc =
+        if format == "mp3" { "%mp3(bitrate=160, samplerate=44100)" } else { "%vorbis(samplerate=44100, quality=0.5)" };
+    let script = dir.path().join("radio.liq");
+    std::fs::write(
+        &script,
+        format!(
+            r#"settings.init.allow_root.set(true)
+settings.log.stdout.set(true)
+settings.log.level.set(3)
+s = playlist(loop=false, mode="normal", reload_mode="never", "{list}")
+output.icecast({enc}, host="{host}", port={port}, password="{token}", mount="/live/{id}", name="Tone FM", fallible=true, on_stop=shutdown, s)
+"#,
+            list = list.display()
+        ),
+    )
+    .expect("script");
+    run_client(&format!("liquidsoap {format}"), Command::new("liquidsoap").arg(&script));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liquidsoap_vorbis_with_titles() {
+    station("liquidsoap vorbis", false, |s, id, token| liquidsoap(s, id, token, "vorbis")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liquidsoap_mp3_with_titles() {
+    station("liquidsoap mp3", false, |s, id, token| liquidsoap(s, id, token, "mp3")).await;
+}
