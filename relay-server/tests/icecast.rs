@@ -276,6 +276,70 @@ fn check_ffmpeg(who: &str, child: std::process::Child, wav: &Path) {
     check_songs(&format!("{who} via ffmpeg"), &x, &starts);
 }
 
+/// A raw HTTP listener of `/live/{id}.ogg`: the bytes until the stream ends.
+fn ogg_reader(s: &Server, id: &str, token: &str) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(&s.addr).expect("connect");
+    let req = format!("GET /live/{id}.ogg?token={token} HTTP/1.0\r\nHost: {}\r\n\r\n", s.addr);
+    sock.write_all(req.as_bytes()).expect("request");
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = sock.read_to_end(&mut all);
+        let body = all.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4);
+        let head = String::from_utf8_lossy(&all[..body]).to_ascii_lowercase();
+        let body = all.split_off(body);
+        if head.contains("transfer-encoding: chunked") {
+            common::dechunk(&body).unwrap_or(body)
+        } else {
+            body
+        }
+    })
+}
+
+/// The logical streams of an Ogg byte stream: (serial, TITLE of its OpusTags) each, checking
+/// that each begins with OpusHead and OpusTags, and that each ended (EOS) before the next began.
+fn ogg_chains(bytes: &[u8]) -> Vec<(u32, String)> {
+    let mut demux = stream_core::ogg::OggDemuxer::new(1 << 20);
+    if let Err(e) = demux.push(bytes) {
+        panic!(
+            "not well-formed Ogg ({e}) in {} bytes: {:?}",
+            bytes.len(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(120)])
+        );
+    }
+    let mut out: Vec<(u32, String)> = Vec::new();
+    let mut expect_tags = false;
+    let mut serial = 0u32;
+    while let Some(p) = demux.next_packet() {
+        if p.bos {
+            assert!(p.data.starts_with(b"OpusHead"), "a logical stream begins with OpusHead");
+            serial += 1;
+            expect_tags = true;
+            continue;
+        }
+        if expect_tags {
+            assert!(p.data.starts_with(b"OpusTags"), "then OpusTags");
+            let b = &p.data[8..];
+            let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+            let mut at = 4 + word(0);
+            let n = word(at);
+            at += 4;
+            let mut title = String::new();
+            for _ in 0..n {
+                let len = word(at);
+                let e = String::from_utf8_lossy(&b[at + 4..at + 4 + len]).into_owned();
+                if let Some(t) = e.strip_prefix("TITLE=") {
+                    title = t.to_owned();
+                }
+                at += 4 + len;
+            }
+            out.push((serial, title));
+            expect_tags = false;
+        }
+    }
+    out
+}
+
 /// Runs a source client until it exits (at most 60 s).
 fn run_client(who: &str, cmd: &mut Command) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{who}: {e}"));
@@ -318,6 +382,8 @@ async fn station(who: &str, public: bool, run: impl FnOnce(&Server, &str, &str) 
     let wav = dir.path().join("ffmpeg.wav");
     let ff = ffmpeg_listener(&s, &id, &token, &wav);
     listening(&s, &id, 2).await;
+    let raw = ogg_reader(&s, &id, &token);
+    listening(&s, &id, 3).await;
     let publish = field(&c, "publish_token");
     let s = std::sync::Arc::new(s);
     let s2 = s.clone();
@@ -337,7 +403,7 @@ async fn station(who: &str, public: bool, run: impl FnOnce(&Server, &str, &str) 
                 let me = list["streams"].as_array().and_then(|a| a.iter().find(|e| e["id"] == json!(id))).cloned();
                 let me = me.expect("listed");
                 assert!(me["title"].as_str().is_some_and(|t| t.starts_with("Tone Lab - Tone")), "{me}");
-                assert_eq!(me["listeners"], json!(2), "{me}");
+                assert_eq!(me["listeners"], json!(3), "{me}");
                 assert_eq!(me["name"], json!("Tone FM"), "{me}");
             }
             break;
@@ -359,6 +425,12 @@ async fn station(who: &str, public: bool, run: impl FnOnce(&Server, &str, &str) 
     let starts = check_titles(who, &h);
     check_songs(&format!("{who} via /ws"), &left(&h.pcm), &starts);
     check_ffmpeg(who, ff, &wav);
+    // An HTTP Ogg listener gets each title as a new logical stream's tags, as from Icecast.
+    let chains = ogg_chains(&raw.join().expect("raw listener"));
+    println!("ICECAST {who}: HTTP Ogg logical streams: {chains:?}");
+    let titles: Vec<String> = chains.iter().map(|(_, t)| t.clone()).collect();
+    let want: Vec<String> = SONGS.iter().map(|(_, t)| format!("Tone Lab - {t}")).collect();
+    assert_eq!(titles, want, "{who}: the Ogg listener's chain");
     // The source went away: the stream waited for it, then ended with producer_lost (or
     // normally, for an Ogg source that closed its last logical stream first).
     match (&h.end, &h.error) {

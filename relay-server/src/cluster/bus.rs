@@ -50,15 +50,24 @@ pub fn encode(stream: &LiveStream, ev: &LiveEvent) -> Bytes {
     b.put_u32_le(pre_skip);
     match ev {
         LiveEvent::Frame(f) => {
-            b.reserve(f.opus.len() + f.pcm_s16.len() + f.pcm_f32.len() + f.ogg.len() + 40);
+            b.reserve(f.opus.len() + f.pcm_s16.len() + f.pcm_f32.len() + f.ogg.len() + f.ogg_chain.len() + 64);
             b.put_u64_le(f.pos);
             b.put_u32_le(f.frames);
             b.put_u32_le(f.ogg_seq);
-            for part in [&f.opus, &f.pcm_s16, &f.pcm_f32, &f.ogg] {
+            b.put_u32_le(f.ogg_serial);
+            for part in [&f.opus, &f.pcm_s16, &f.pcm_f32, &f.ogg, &f.ogg_chain] {
                 b.put_u32_le(part.len() as u32);
             }
-            for part in [&f.opus, &f.pcm_s16, &f.pcm_f32, &f.ogg] {
+            for part in [&f.opus, &f.pcm_s16, &f.pcm_f32, &f.ogg, &f.ogg_chain] {
                 b.put_slice(part);
+            }
+            // Titles beginning in the frame: count, then (sample, length, UTF-8) each.
+            b.put_u8(f.meta.len().min(8) as u8);
+            for t in f.meta.iter().take(8) {
+                let title = &t.title.as_bytes()[..t.title.len().min(crate::live::source::MAX_TITLE_BYTES)];
+                b.put_u64_le(t.sample);
+                b.put_u16_le(title.len() as u16);
+                b.put_slice(title);
             }
         }
         LiveEvent::End { total_samples } => b.put_u64_le(*total_samples),
@@ -134,14 +143,16 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
             let pos = r.u64()?;
             let frames = r.u32()?;
             let ogg_seq = r.u32()?;
+            let ogg_serial = r.u32()?;
             if frames as usize > LIVE_FRAME_FRAMES {
                 return Err(Refused(format!("a frame of {frames} frames")));
             }
-            let lens = [r.u32()?, r.u32()?, r.u32()?, r.u32()?];
-            let mut parts = Vec::with_capacity(4);
+            let lens = [r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?];
+            let mut parts = Vec::with_capacity(5);
             for n in lens {
                 parts.push(r.take(n as usize)?);
             }
+            let ogg_chain = parts.pop().unwrap_or_default();
             let ogg = parts.pop().unwrap_or_default();
             let pcm_f32 = parts.pop().unwrap_or_default();
             let pcm_s16 = parts.pop().unwrap_or_default();
@@ -151,7 +162,23 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
                 check_wire(&pcm_s16, Codec::PcmS16, channels, session, pos, frames)?;
                 check_wire(&pcm_f32, Codec::PcmF32, channels, session, pos, frames)?;
             }
-            check_page(&ogg, stream.serial, ogg_seq)?;
+            // A chained logical stream's serial follows the stream's (one more per title).
+            if ogg_serial.wrapping_sub(stream.serial) > 1 << 24 {
+                return Err(Refused(format!("Ogg serial {ogg_serial:#x} is not of the stream")));
+            }
+            check_page(&ogg, ogg_serial, ogg_seq)?;
+            check_chain(&ogg_chain, ogg_serial)?;
+            let count = r.u8()?;
+            let mut meta = Vec::with_capacity(count as usize);
+            for _ in 0..count.min(8) {
+                let sample = r.u64()?;
+                let n = r.u16()? as usize;
+                let title = String::from_utf8(r.take(n)?.to_vec()).map_err(|_| Refused("a title not UTF-8".into()))?;
+                if n > crate::live::source::MAX_TITLE_BYTES || sample < pos || sample > pos + frames as u64 {
+                    return Err(Refused(format!("a title at {sample} outside its frame")));
+                }
+                meta.push(Arc::new(crate::live::Title { sample, title }));
+            }
             LiveEvent::Frame(Arc::new(LiveFrame {
                 pos,
                 frames,
@@ -160,7 +187,9 @@ pub fn decode(stream: &LiveStream, payload: Bytes) -> Result<BusEvent, Refused> 
                 pcm_f32,
                 ogg,
                 ogg_seq,
-                meta: Vec::new(),
+                ogg_serial,
+                ogg_chain,
+                meta,
             }))
         }
         KIND_END => LiveEvent::End { total_samples: r.u64()? },
@@ -202,6 +231,35 @@ fn check_wire(bytes: &[u8], codec: Codec, channels: u8, session: u32, pos: u64, 
     } else {
         Err(Refused(format!("{} frame header does not match its envelope", codec.name())))
     }
+}
+
+/// A chain's pages (the previous logical stream's end, the new one's headers): whole pages with
+/// right checksums, the last two of logical stream `serial`.
+fn check_chain(chain: &[u8], serial: u32) -> Result<(), Refused> {
+    if chain.is_empty() {
+        return Ok(());
+    }
+    let mut at = 0;
+    let mut seen = 0;
+    while at < chain.len() {
+        let rest = &chain[at..];
+        if rest.len() < 27 {
+            return Err(Refused("a chain page cut short".into()));
+        }
+        let segs = rest[26] as usize;
+        let len = 27 + segs + rest.get(27..27 + segs).map_or(0, |l| l.iter().map(|&x| x as usize).sum());
+        let page = rest.get(..len).ok_or_else(|| Refused("a chain page cut short".into()))?;
+        let page_serial = u32::from_le_bytes([page[14], page[15], page[16], page[17]]);
+        let seq = u32::from_le_bytes([page[18], page[19], page[20], page[21]]);
+        let want = if seen == 0 { page_serial } else { serial };
+        check_page(page, want, seq)?;
+        at += len;
+        seen += 1;
+    }
+    if seen != 3 {
+        return Err(Refused(format!("a chain of {seen} pages")));
+    }
+    Ok(())
 }
 
 /// One whole Ogg page of the stream's serial, sequence `seq`, with a right checksum.
@@ -275,6 +333,8 @@ mod tests {
             pcm_f32: f32s.into(),
             ogg: ogg.into(),
             ogg_seq: seq,
+            ogg_serial: s.serial,
+            ogg_chain: Default::default(),
             meta: Vec::new(),
         }))
     }
@@ -343,13 +403,13 @@ mod tests {
     /// Whether byte `i` of an encoded frame lies in audio data (a PCM sample, an Opus packet)
     /// rather than in a header, a length or the Ogg page's structure.
     fn payload_byte(bytes: &[u8], i: usize) -> bool {
-        let lens: Vec<usize> = (0..4)
+        let lens: Vec<usize> = (0..5)
             .map(|k| {
-                let at = 34 + 4 * k;
+                let at = 38 + 4 * k;
                 u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
             })
             .collect();
-        let mut at = 50;
+        let mut at = 58;
         let opus = at..at + lens[0];
         at += lens[0];
         let s16 = at..at + lens[1];

@@ -73,12 +73,18 @@ impl OggListener {
         };
         self.next_pos = frame.pos + frame.frames as u64;
         if self.started {
-            return Some(frame.ogg.clone());
+            if frame.ogg_chain.is_empty() {
+                return Some(frame.ogg.clone());
+            }
+            let mut out = Vec::with_capacity(frame.ogg_chain.len() + frame.ogg.len());
+            out.extend_from_slice(&frame.ogg_chain);
+            out.extend_from_slice(&frame.ogg);
+            return Some(Bytes::from(out));
         }
         self.started = true;
         self.live.ttfb.observe(self.asked.elapsed());
         let (channels, pre_skip) = self.guard.stream.format();
-        let head = ogg_headers(&self.guard.stream, channels, pre_skip, frame.ogg_seq);
+        let head = ogg_headers(&self.guard.stream, channels, pre_skip, &frame);
         let mut out = Vec::with_capacity(head.len() + frame.ogg.len());
         out.extend_from_slice(&head);
         out.extend_from_slice(&frame.ogg);
@@ -128,13 +134,15 @@ impl ShutdownWait {
     }
 }
 
-/// The two header pages an Ogg listener gets before the shared pages, numbered so that they
-/// directly precede `first_seq` (the first shared page it will receive).
-pub fn ogg_headers(stream: &LiveStream, channels: u8, pre_skip: u32, first_seq: u32) -> Bytes {
+/// The two header pages an Ogg listener gets before the shared pages, for the logical stream
+/// of `first` (the first shared page it will receive), numbered to directly precede it, with
+/// the title in effect there (or the stream's id).
+pub fn ogg_headers(stream: &LiveStream, channels: u8, pre_skip: u32, first: &LiveFrame) -> Bytes {
     let crc = stream_core::ogg::crc_table();
-    let seq0 = first_seq.saturating_sub(2);
-    let mut v =
-        write_page(&crc, stream.serial, seq0, 0, FLAG_BOS, &[opus_head(channels, pre_skip, STREAM_SAMPLE_RATE)]);
-    v.extend(write_page(&crc, stream.serial, seq0 + 1, 0, 0, &[opus_tags(&[("TITLE", &stream.id)])]));
+    let seq0 = first.ogg_seq.saturating_sub(2);
+    let serial = first.ogg_serial;
+    let title = stream.title_at(first.pos).map_or_else(|| stream.id.clone(), |t| t.title.clone());
+    let mut v = write_page(&crc, serial, seq0, 0, FLAG_BOS, &[opus_head(channels, pre_skip, STREAM_SAMPLE_RATE)]);
+    v.extend(write_page(&crc, serial, seq0 + 1, 0, 0, &[opus_tags(&[("TITLE", &title)])]));
     Bytes::from(v)
 }

@@ -131,6 +131,7 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
     // producer: its first frame is marked as a seam.
     let start_pos = stream.next_pos();
     let page_seq = stream.next_page_seq();
+    let ogg_serial = stream.next_ogg_serial();
     if start_pos > 0 {
         stream.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // The new encoder hears the stream's last 20 ms first (its output dropped): its delay
@@ -155,6 +156,7 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
             let mut p = Pipeline::new(stream, channels, pre_skip);
             p.pos = start_pos;
             p.page_seq = page_seq;
+            (p.ogg_serial, p.chain_base) = ogg_serial;
             p.seam = start_pos > 0;
             let mut pcm: Vec<f32> = Vec::with_capacity(LIVE_FRAME_FRAMES * channels as usize * 2);
             loop {
@@ -227,10 +229,14 @@ pub(super) struct Pipeline {
     pub(super) seam: bool,
     /// Titles waiting for the frame that holds their sample.
     pub(super) titles: Vec<Arc<Title>>,
+    /// The Ogg logical stream (a new one at each title) and the position where it began.
+    pub(super) ogg_serial: u32,
+    pub(super) chain_base: u64,
 }
 
 impl Pipeline {
     pub(super) fn new(stream: Arc<LiveStream>, channels: u8, pre_skip: u32) -> Self {
+        let ogg_serial = stream.serial;
         Pipeline {
             stream,
             channels,
@@ -242,6 +248,8 @@ impl Pipeline {
             packet: vec![0; 4000],
             seam: false,
             titles: Vec::new(),
+            ogg_serial,
+            chain_base: 0,
         }
     }
 
@@ -293,10 +301,6 @@ impl Pipeline {
             encode_pcm_frame(Codec::PcmF32, self.channels, flags, session, self.pos, &pcm[..real * ch], &mut f32s)
                 .ok_or("pcm frame")?;
         }
-        let granule = if last { self.pre_skip as u64 + self.pos + real as u64 } else { self.pos + frames as u64 };
-        let page_flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
-        let ogg =
-            stream_core::ogg::write_page(&self.crc, self.stream.serial, self.page_seq, granule, page_flags, &packets);
         let end = self.pos + real as u64;
         let meta = if self.titles.is_empty() {
             Vec::new()
@@ -306,6 +310,25 @@ impl Pipeline {
             self.titles = later;
             now
         };
+        // A new title: Ogg listeners get a new logical stream with its tags (as Icecast chains
+        // them), beginning with this frame.
+        let mut chain = Vec::new();
+        if let Some(t) = meta.last().filter(|_| self.pos > 0) {
+            use stream_core::ogg::{write_page, FLAG_BOS, FLAG_EOS};
+            chain = write_page(&self.crc, self.ogg_serial, self.page_seq, u64::MAX, FLAG_EOS, &[] as &[&[u8]]);
+            self.ogg_serial = self.ogg_serial.wrapping_add(1);
+            self.chain_base = self.pos;
+            let head = crate::media::ogg::opus_head(self.channels, self.pre_skip, STREAM_SAMPLE_RATE);
+            chain.extend(write_page(&self.crc, self.ogg_serial, 0, 0, FLAG_BOS, &[head]));
+            let tags = crate::media::ogg::opus_tags(&[("TITLE", &t.title)]);
+            chain.extend(write_page(&self.crc, self.ogg_serial, 1, 0, 0, &[tags]));
+            self.page_seq = 2;
+        }
+        let at = self.pos - self.chain_base;
+        let granule = if last { self.pre_skip as u64 + at + real as u64 } else { at + frames as u64 };
+        let page_flags = if last { stream_core::ogg::FLAG_EOS } else { 0 };
+        let ogg =
+            stream_core::ogg::write_page(&self.crc, self.ogg_serial, self.page_seq, granule, page_flags, &packets);
         let frame = LiveFrame {
             meta,
             pos: self.pos,
@@ -315,6 +338,8 @@ impl Pipeline {
             pcm_f32: Bytes::from(f32s),
             ogg: Bytes::from(ogg),
             ogg_seq: self.page_seq,
+            ogg_serial: self.ogg_serial,
+            ogg_chain: Bytes::from(chain),
         };
         self.page_seq += 1;
         self.pos += real as u64;

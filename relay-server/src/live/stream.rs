@@ -22,9 +22,15 @@ pub struct LiveFrame {
     pub opus: Bytes,
     pub pcm_s16: Bytes,
     pub pcm_f32: Bytes,
-    /// One Ogg page with this frame's Opus packets (page sequence `ogg_seq`).
+    /// One Ogg page with this frame's Opus packets (page sequence `ogg_seq` of logical stream
+    /// `ogg_serial`).
     pub ogg: Bytes,
     pub ogg_seq: u32,
+    pub ogg_serial: u32,
+    /// When a title begins in this frame, Ogg listeners get a new logical stream (a chain, as
+    /// from Icecast): the previous one's end, the new one's header pages with the title. Sent
+    /// before `ogg` to a listener that had the previous logical stream.
+    pub ogg_chain: Bytes,
     /// Titles that begin within this frame (listeners get them ahead of its audio).
     pub meta: Vec<Arc<Title>>,
 }
@@ -234,6 +240,14 @@ impl LiveStream {
         self.lock().recent.back().map_or(2, |f| f.ogg_seq + 1)
     }
 
+    /// The Ogg logical stream of the next frame, and the stream position where it began.
+    pub fn next_ogg_serial(&self) -> (u32, u64) {
+        let inner = self.lock();
+        let serial = inner.recent.back().map_or(self.serial, |f| f.ogg_serial);
+        let base = inner.recent.iter().rev().find(|f| f.ogg_serial != serial).map_or(0, |f| f.pos + f.frames as u64);
+        (serial, if serial == self.serial { 0 } else { base })
+    }
+
     /// Whether a producer feeds the stream on this node.
     pub fn has_producer(&self) -> bool {
         self.lock().producer
@@ -397,6 +411,8 @@ impl LiveStream {
             pcm_f32: Bytes::new(),
             ogg: Bytes::new(),
             ogg_seq: f.ogg_seq,
+            ogg_serial: f.ogg_serial,
+            ogg_chain: Bytes::new(),
             meta: f.meta.clone(),
         });
         let mut h = self.history();
