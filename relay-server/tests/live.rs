@@ -399,15 +399,26 @@ async fn bad_producer_input_gets_stable_codes_and_other_streams_go_on() {
         pos
     });
 
-    // A non-Ogg body on the Icecast port and on the main port: not_ogg; the stream stays usable.
+    // A body that is no audio format, on the Icecast port and on the main port:
+    // unsupported_format; one that says Ogg and is not: content_type_mismatch. The stream stays
+    // usable (tests/icecast.rs has the other formats' bad input).
     let a = create(&s, "");
     let (aid, apt) = (field(&a, "stream_id"), field(&a, "publish_token"));
     let auth = format!("Authorization: Bearer {apt}");
     for addr in [s.ingest.as_str(), s.addr.as_str()] {
         let (status, body) =
-            send_to(addr, "PUT", &format!("/live/{aid}"), &[&auth], b"ID3\x04\x00 this is an mp3, not ogg");
-        assert_eq!(status, 400, "{addr}: {body}");
-        assert!(body.contains("not_ogg"), "{body}");
+            send_to(addr, "PUT", &format!("/live/{aid}"), &[&auth], b"this is plain text, not audio at all");
+        assert_eq!(status, 422, "{addr}: {body}");
+        assert!(body.contains("unsupported_format"), "{body}");
+        let (status, body) = send_to(
+            addr,
+            "PUT",
+            &format!("/live/{aid}"),
+            &[&auth, "Content-Type: audio/ogg"],
+            b"ID3\x04\x00\x00\x00\x00\x00\x10 an mp3 tag, not ogg",
+        );
+        assert_eq!(status, 415, "{addr}: {body}");
+        assert!(body.contains("content_type_mismatch"), "{body}");
     }
     // Valid Opus, then a corrupt packet: the listener keeps what came before, then gets the code.
     let a_listener = tokio::spawn(listen_all(

@@ -221,6 +221,9 @@ async fn source(state: Arc<AppState>, mut sock: TcpStream) -> std::io::Result<()
         left = left.map(|l| l - take as u64);
         result = ingest.push(&state.live, &stream, &chunk[..take]);
     }
+    if result.is_ok() && !shutting_down {
+        result = ingest.check_end();
+    }
     match result {
         Ok(()) => {
             let clean = ingest.ended();

@@ -274,6 +274,23 @@ impl SourceIngest {
         self.shutdown = true;
     }
 
+    /// The body ended: one that brought bytes but no audio at all was not a source of ours.
+    pub fn check_end(&self) -> Result<(), IngestError> {
+        if self.out.producer.is_some() || self.shutdown {
+            return Ok(());
+        }
+        match self.container {
+            None if !self.head.is_empty() => Err(IngestError::new(
+                ErrorCode::UnsupportedFormat,
+                "the body ended before it showed any of MP3, AAC (ADTS) or Ogg (Vorbis, FLAC, Opus)",
+            )),
+            Some(Container::Mpeg | Container::Adts) if self.mpeg.as_ref().is_some_and(|m| m.received > 0) => {
+                Err(IngestError::new(ErrorCode::CorruptAudio, "the body ended without one whole audio frame"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether audio flows (a producer pipeline runs).
     pub fn started(&self) -> bool {
         self.out.producer.is_some()

@@ -294,6 +294,9 @@ pub async fn put_ingest(
             break;
         }
     }
+    if failure.is_none() {
+        failure = ingest.check_end().err();
+    }
     let ended = ingest.ended();
     ingest.finish(&state.live, &stream, failure.as_ref());
     match failure {
