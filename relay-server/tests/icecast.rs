@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ws::{connect, send_json, Ws};
+use common::ws::{connect, next_json, send_json, Ws};
 use common::{media_dir, read_wav, Server};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -537,4 +537,223 @@ async fn liquidsoap_vorbis_with_titles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liquidsoap_mp3_with_titles() {
     station("liquidsoap mp3", false, |s, id, token| liquidsoap(s, id, token, "mp3")).await;
+}
+
+/// A producer on `/ws` (pcm_f32, stereo).
+async fn producer(s: &Server, id: &str, token: &str) -> Ws {
+    let mut ws = connect(s).await;
+    send_json(
+        &mut ws,
+        json!({"type": "publish", "data": {"stream_id": id, "token": token, "codec": "pcm_f32", "channels": 2, "sample_rate": 48000}}),
+    )
+    .await;
+    let v = next_json(&mut ws).await;
+    assert_eq!(v["type"], "publish_ready", "{v}");
+    ws
+}
+
+/// Audio that never repeats: each second its own frequency on the left, noise on the right
+/// (a position's samples are a function of the position alone).
+fn unique(pos: u64, n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(2 * n);
+    for i in 0..n as u64 {
+        let p = pos + i;
+        let f = 300.0 + 7.0 * (p / 48_000) as f64;
+        let l = 0.3 * (2.0 * std::f64::consts::PI * f * p as f64 / 48_000.0).sin();
+        let h = p.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let r = (h as f64 / (1u64 << 24) as f64 - 0.5) * 0.2;
+        v.push(l as f32);
+        v.push(r as f32);
+    }
+    v
+}
+
+/// Publishes `unique` audio in real time, 100 ms frames, until `seconds`.
+async fn produce(mut ws: Ws, seconds: f64) -> Ws {
+    let t0 = Instant::now();
+    let end = (seconds * 48_000.0) as u64;
+    let mut pos = 0u64;
+    let mut buf = Vec::new();
+    while pos < end {
+        let n = 4800.min((end - pos) as usize);
+        stream_core::wire::encode_pcm_frame(stream_core::wire::Codec::PcmF32, 2, 0, 0, pos, &unique(pos, n), &mut buf)
+            .expect("frame");
+        futures_util::SinkExt::send(&mut ws, Message::binary(buf.clone())).await.expect("send");
+        pos += n as u64;
+        let due = Duration::from_secs_f64(pos as f64 / 48_000.0);
+        if due > t0.elapsed() + Duration::from_millis(100) {
+            tokio::time::sleep(due - t0.elapsed() - Duration::from_millis(100)).await;
+        }
+    }
+    ws
+}
+
+/// An Opus listener's frames, decoded: (the session, the stream position of `pcm[0]`, pcm).
+struct Decoded {
+    session: u32,
+    start: i64,
+    pcm: Vec<f32>,
+}
+
+/// An Opus listener whose frames are decoded as they come; a new `audio_stream_start` begins a
+/// new `Decoded` (the decoder starts afresh, as a player's does).
+struct OpusListener {
+    ws: Ws,
+    dec: opus::Decoder,
+    pre_skip: i64,
+    out: Vec<Decoded>,
+    errors: Vec<Value>,
+}
+
+impl OpusListener {
+    async fn new(s: &Server, id: &str, token: &str, pre_skip: i64) -> Self {
+        let mut ws = connect(s).await;
+        send_json(&mut ws, json!({"type": "listen", "data": {"stream_id": id, "token": token, "codec": "opus"}})).await;
+        let dec = opus::Decoder::new(48_000, opus::Channels::Stereo).expect("decoder");
+        OpusListener { ws, dec, pre_skip, out: Vec::new(), errors: Vec::new() }
+    }
+
+    /// Reads until `until(parts, last frame's position, errors so far)`.
+    async fn read_until(&mut self, mut until: impl FnMut(&[Decoded], u64, usize) -> bool) {
+        let mut scratch = vec![0f32; 5760 * 2];
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), self.ws.next()).await.expect("a message within 20 s");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("json");
+                    match v["type"].as_str() {
+                        Some("audio_stream_start") => {
+                            self.dec = opus::Decoder::new(48_000, opus::Channels::Stereo).expect("decoder");
+                            let session = v["data"]["session"].as_u64().expect("session") as u32;
+                            self.out.push(Decoded { session, start: i64::MIN, pcm: Vec::new() });
+                        }
+                        Some("audio_stream_error") => self.errors.push(v["data"].clone()),
+                        Some("audio_stream_end") => panic!("the stream ended: {v}"),
+                        _ => {}
+                    }
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    let (h, payload) = FrameHeader::parse(&b).expect("frame");
+                    let d = self.out.last_mut().expect("a start before frames");
+                    assert_eq!(h.session, d.session, "frames of the current session");
+                    if d.start == i64::MIN {
+                        d.start = h.sample_pos as i64 - self.pre_skip;
+                    }
+                    for p in stream_core::wire::OpusPackets::new(payload) {
+                        let n = self.dec.decode_float(p.expect("packet"), &mut scratch, false).expect("decode");
+                        d.pcm.extend_from_slice(&scratch[..n * 2]);
+                    }
+                    if until(&self.out, h.sample_pos, self.errors.len()) {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the listener's socket: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewind_sixty_seconds_sample_exact_then_back_to_live() {
+    // A 70 s window on a 76 s stream: 60 s back is in it, the first 6 s are not.
+    let s = server(&["--live-timeshift-s", "70"]);
+    let c = create(&s, "");
+    let (id, token) = (field(&c, "stream_id"), field(&c, "listen_token"));
+    // The recorder hears the stream live from its first frame (Opus, as the rewinder).
+    let pre_skip = 312i64;
+    let mut rec = OpusListener::new(&s, &id, &token, pre_skip).await;
+    listening(&s, &id, 1).await;
+    let prod = producer(&s, &id, &field(&c, "publish_token")).await;
+    let producing = tokio::spawn(produce(prod, 76.0));
+    let recorder = tokio::spawn(async move {
+        rec.read_until(|_, pos, _| pos >= 74 * 48_000).await;
+        assert!(rec.errors.is_empty(), "{:?}", rec.errors);
+        rec.out
+    });
+    // The rewinder joins live after 70 s.
+    let t0 = Instant::now();
+    loop {
+        let (_, info) = s.get(&format!("/api/streams/{id}?token={token}"));
+        let info: Value = serde_json::from_str(&info).expect("json");
+        if info["live_edge_sample"].as_u64().unwrap_or(0) >= 70 * 48_000 {
+            println!("ICECAST rewind: window {}", info["window"]);
+            let bytes = info["window"]["bytes"].as_u64().expect("bytes");
+            let secs = (info["window"]["end_sample"].as_u64().unwrap_or(0)
+                - info["window"]["start_sample"].as_u64().unwrap_or(0)) as f64
+                / 48_000.0;
+            println!(
+                "ICECAST rewind: the window keeps {bytes} bytes for {secs:.1} s: {:.0} kB per minute",
+                bytes as f64 / secs * 60.0 / 1000.0
+            );
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "70 s of stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut rw = OpusListener::new(&s, &id, &token, pre_skip).await;
+    let mut live_edge = 0u64;
+    rw.read_until(|_, pos, _| {
+        live_edge = pos;
+        true
+    })
+    .await;
+    // 60 s back.
+    let target = live_edge - 60 * 48_000;
+    send_json(&mut rw.ws, json!({"type": "seek", "data": {"position_s": target as f64 / 48_000.0}})).await;
+    rw.read_until(|d, _, _| d.len() >= 2 && d[1].pcm.len() >= 2 * 5 * 48_000).await;
+    let (joined, shifted) = (&rw.out[0], &rw.out[1]);
+    assert_ne!(shifted.session, joined.session, "a session of its own");
+    assert!(
+        shifted.start <= target as i64 && target as i64 - shifted.start <= 9600 + pre_skip,
+        "starts at the frame holding the target: {} vs {target}",
+        shifted.start
+    );
+    // Before the window: out_of_window, and the listener goes on where it was.
+    send_json(&mut rw.ws, json!({"type": "seek", "data": {"position_s": 1.0}})).await;
+    let mut after = 0;
+    rw.read_until(|_, _, e| {
+        after += usize::from(e > 0);
+        after >= 3
+    })
+    .await;
+    assert_eq!(rw.out.len(), 2, "no new session after a refused seek");
+    // Back to the live edge.
+    send_json(&mut rw.ws, json!({"type": "seek", "data": {"position_s": 1.0e9}})).await;
+    rw.read_until(|d, _, _| d.len() >= 3 && !d[2].pcm.is_empty()).await;
+    let edge_now = rw.out[2].start + pre_skip;
+    let shifted = &rw.out[1];
+    println!("ICECAST rewind: back to live at {edge_now} (the time-shifted part was at {})", shifted.start);
+    assert!(edge_now >= target as i64 + 59 * 48_000, "back at the live edge");
+    let codes: Vec<Value> = rw.errors.iter().map(|e| e["code"].clone()).collect();
+    assert_eq!(codes, vec![json!("out_of_window")], "{:?}", rw.errors);
+    let recorded = recorder.await.expect("recorder");
+    let rec = &recorded[0];
+    // Compare after the rewinder's decoder converged (28,800 frames, as a player's pre-roll).
+    let skip = 28_800usize;
+    let from = shifted.start + skip as i64;
+    let n = shifted.pcm.len() / 2 - skip;
+    let mut max = 0f32;
+    for i in 0..n {
+        let p = from + i as i64;
+        let r = (p - rec.start) as usize;
+        for c in 0..2 {
+            max = max.max((shifted.pcm[2 * (skip + i) + c] - rec.pcm[2 * r + c]).abs());
+        }
+    }
+    println!("ICECAST rewind: {n} frames from {from} against the recording: max abs difference {max}");
+    assert_eq!(max, 0.0, "the time-shifted audio is the recorded audio, sample for sample");
+    // And it is the audio that was live then, not what is live now: its second's tone.
+    let sec = (from as u64).div_ceil(48_000);
+    let at = (sec * 48_000) as i64 - shifted.start;
+    let left_then: Vec<f32> =
+        shifted.pcm[2 * at as usize..2 * (at as usize + 48_000)].iter().step_by(2).copied().collect();
+    let then = power(&left_then, 300.0 + 7.0 * sec as f64, 48_000.0);
+    let now = power(&left_then, 300.0 + 7.0 * (sec + 60) as f64, 48_000.0);
+    println!(
+        "ICECAST rewind: second {sec}: its tone {:.1} dB over the tone live 60 s later",
+        10.0 * (then / now).log10()
+    );
+    assert!(then > 1000.0 * now, "the audio of second {sec}");
+    producing.await.expect("producer");
 }
