@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ws::{connect, next_json, send_json, Ws};
-use common::{media_dir, read_wav, Server};
+use common::{media_dir, read_wav, send_to, Server};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, FrameHeader};
@@ -756,4 +756,146 @@ async fn rewind_sixty_seconds_sample_exact_then_back_to_live() {
     );
     assert!(then > 1000.0 * now, "the audio of second {sec}");
     producing.await.expect("producer");
+}
+
+fn basic(token: &str) -> String {
+    use base64::Engine as _;
+    format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("source:{token}")))
+}
+
+/// A metadata update on `addr` as source clients send it.
+fn update(addr: &str, id: &str, song: &str, auth: &str) -> (u16, String) {
+    let song: String = song
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    send_to(addr, "GET", &format!("/admin/metadata?mount=/live/{id}&mode=updinfo&song={song}"), &[auth], b"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sources_and_metadata_get_stable_codes_and_other_streams_play_on() {
+    // Sources here send faster than real time (no pacing needed for what is checked).
+    let s = server(&["--source-grace-s", "2", "--live-max-ahead-ms", "60000"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = songs(dir.path(), "mp3");
+    let mp3 = std::fs::read(&files[0]).expect("mp3");
+    let second = std::fs::read(&files[1]).expect("mp3");
+
+    // Stream B plays all along: ffmpeg as an Icecast source client, in real time.
+    let b = create(&s, r#"{"public": true}"#);
+    let bid = field(&b, "stream_id");
+    let b_listener = tokio::spawn(listen_all(listener(&s, &bid, "").await, Duration::from_secs(60)));
+    listening(&s, &bid, 1).await;
+    let long = dir.path().join("long.mp3");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=550:sample_rate=44100:duration=8"])
+        .args(["-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k"])
+        .arg(&long)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+    let mut b_source = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-re", "-i"])
+        .arg(&long)
+        .args(["-c", "copy", "-content_type", "audio/mpeg", "-f", "mp3"])
+        .arg(format!("icecast://source:{}@{}/live/{bid}", field(&b, "publish_token"), s.ingest))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ffmpeg source");
+
+    // Stream A: unsupported and lying content types, on the Icecast port and by PUT.
+    let a = create(&s, "");
+    let (aid, apt) = (field(&a, "stream_id"), field(&a, "publish_token"));
+    for addr in [s.ingest.as_str(), s.addr.as_str()] {
+        let (status, body) =
+            send_to(addr, "PUT", &format!("/live/{aid}"), &[&basic(&apt), "Content-Type: audio/x-ms-wma"], &mp3);
+        println!("ICECAST bad: audio/x-ms-wma on {addr}: {status} {body}");
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains("\"unsupported_format\""), "{body}");
+        let ogg = std::fs::read(dir.path().join("440.mp3")).expect("file");
+        let (status, body) =
+            send_to(addr, "PUT", &format!("/live/{aid}"), &[&basic(&apt), "Content-Type: application/ogg"], &ogg);
+        println!("ICECAST bad: MP3 sent as application/ogg on {addr}: {status} {body}");
+        assert_eq!(status, 415, "{body}");
+        assert!(body.contains("\"content_type_mismatch\""), "{body}");
+    }
+
+    // Stream C: an MP3 source with 6 kB of garbage in the middle: skipped and reported, the
+    // audio before and after heard, the source not cut off.
+    let c = create(&s, "");
+    let (cid, cpt) = (field(&c, "stream_id"), field(&c, "publish_token"));
+    let c_listener =
+        tokio::spawn(listen_all(listener(&s, &cid, &field(&c, "listen_token")).await, Duration::from_secs(60)));
+    listening(&s, &cid, 1).await;
+    let mut body = mp3.clone();
+    let mut junk = vec![0u8; 6000];
+    let mut x = 0x1234_5678u32;
+    for j in &mut junk {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *j = (x >> 16) as u8;
+    }
+    body.extend_from_slice(&junk);
+    body.extend_from_slice(&second);
+    let (status, text) =
+        send_to(&s.ingest, "SOURCE", &format!("/live/{cid}"), &[&basic(&cpt), "Content-Type: audio/mpeg"], &body);
+    assert_eq!(status, 200, "{text}");
+    let heard = c_listener.await.expect("c");
+    let x = left(&heard.pcm);
+    println!("ICECAST bad: the corrupt source's listener heard {} frames, then {:?}", x.len(), heard.error);
+    assert!(x.len() >= 2 * 3 * 48_000 - 4800, "both files heard around the garbage: {}", x.len());
+    let p440 = power(&x[48_000..96_000], 440.0, 48_000.0);
+    let after = onset(&x, 96_000, 660.0).expect("the second file after the garbage");
+    let p660 = power(&x[after + 24_000..after + 72_000], 660.0, 48_000.0);
+    assert!(p440 > 1e-3 && p660 > 1e-3, "{p440} {p660}");
+    let (_, _, info) = s.request(&format!("/api/streams/{cid}"), &[&format!("Authorization: Bearer {KEY}")]);
+    let info: Value = serde_json::from_slice(&info).expect("json");
+    println!("ICECAST bad: stream C: damaged {} ({})", info["damaged"], info["last_damage"]);
+    assert!(info["damaged"].as_u64().unwrap_or(0) >= 1, "{info}");
+
+    // Metadata updates: wrong password, another stream's token, a listen token, an oversized
+    // title, a malformed query: refused with their codes, the title unchanged.
+    let bpt = field(&b, "publish_token");
+    for addr in [s.ingest.as_str(), s.addr.as_str()] {
+        for (auth, want, why) in [
+            (basic("pub_wrong"), 401, "wrong password"),
+            (basic(&cpt), 401, "another stream's publish token"),
+            (basic(&field(&b, "listen_token")), 401, "a listen token"),
+        ] {
+            let (status, body) = update(addr, &bid, "Evil - Title", &auth);
+            println!("ICECAST bad: metadata with {why} on {addr}: {status} {body}");
+            assert_eq!(status, want, "{why}: {body}");
+            assert!(body.contains("\"unauthorized\""), "{body}");
+        }
+        let (status, body) = update(addr, &bid, &"x".repeat(2000), &basic(&bpt));
+        println!("ICECAST bad: a 2000-byte title on {addr}: {status} {body}");
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains("\"message_too_large\""), "{body}");
+        let (status, body) =
+            send_to(addr, "GET", &format!("/admin/metadata?mount=/live/{bid}&song=x"), &[&basic(&bpt)], b"");
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("\"invalid_parameter\""), "{body}");
+    }
+    // A good update: B's listeners get it, placed in the audio.
+    let (status, body) = update(&s.ingest, &bid, "Good Artist - Good Song", &basic(&bpt));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<return>1</return>"), "{body}");
+    let t0 = Instant::now();
+    loop {
+        let (_, info) = s.get(&format!("/api/streams/{bid}"));
+        let info: Value = serde_json::from_str(&info).expect("json");
+        if info["title"] == json!("Good Artist - Good Song") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "the title within 20 s: {info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = b_source.wait();
+    let heard = b_listener.await.expect("b");
+    let x = left(&heard.pcm);
+    println!("ICECAST bad: stream B heard {} frames, titles {:?}, then {:?}", x.len(), heard.titles, heard.error);
+    assert_eq!(heard.titles.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), vec!["Good Artist - Good Song"]);
+    assert!(x.len() >= 8 * 48_000 - 4800, "stream B whole: {}", x.len());
+    let p = power(&x[48_000..7 * 48_000], 550.0, 48_000.0);
+    assert!(p > 1e-3, "stream B's tone");
+    assert_eq!(heard.error.as_ref().map(|e| e["code"].clone()), Some(json!("producer_lost")));
 }
