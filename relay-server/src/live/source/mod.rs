@@ -536,7 +536,7 @@ impl MpegSource {
     /// when `boundary`): after the previous file's end at a boundary; else where the audio before
     /// `offset` ends, counting what the decoder (529 frames) and the hold-back still keep.
     fn place_pending(&mut self, ctx: &Ctx, out: &mut Output, offset: u64, boundary: bool) -> Result<(), IngestError> {
-        if !self.pending.as_ref().is_some_and(|(mark, _)| offset >= *mark) {
+        if self.pending.as_ref().is_none_or(|(mark, _)| offset < *mark) {
             return Ok(());
         }
         let Some((_, title)) = self.pending.take() else { return Ok(()) };

@@ -156,7 +156,7 @@ fn stream_json(s: &crate::live::LiveStream) -> serde_json::Value {
 /// directory lists its mounts. Private streams are never listed.
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let mut streams: Vec<_> = state.live.all().into_iter().filter(|s| s.is_public() && s.is_open()).collect();
-    streams.sort_by(|a, b| a.created.cmp(&b.created));
+    streams.sort_by_key(|s| s.created);
     let list: Vec<_> = streams
         .iter()
         .map(|s| {

@@ -191,7 +191,7 @@ async fn live_part(
             if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
                 return Step::Out(Outcome::Gone);
             }
-            if !send_title_at(ws, &stream, f).await {
+            if !send_title_at(ws, stream, f).await {
                 return Step::Out(Outcome::Gone);
             }
             started = true;
@@ -265,7 +265,7 @@ async fn live_part(
                             if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
                                 return Step::Out(Outcome::Gone);
                             }
-                            if !send_title_at(ws, &stream, &f).await {
+                            if !send_title_at(ws, stream, &f).await {
                                 return Step::Out(Outcome::Gone);
                             }
                             started = true;
