@@ -37,7 +37,7 @@ export interface StreamPlayerElementEventMap extends StreamPlayerEventMap {
  * `--stream-player-{bg,fg,muted,accent,accent-2,rail,buffered,canvas,error,warn,radius,font,on-accent,
  * control-bg,control-border,color-scheme}` (color-scheme: `dark` by default; `light` with light colours)
  * and the parts `player play-button title artist status time elapsed total seek seek-played
- * seek-buffered seek-thumb preset intensity volume visualizer meter spectrum stats message
+ * seek-buffered seek-thumb live-button preset intensity volume visualizer meter spectrum stats message
  * tracklist track`.
  */
 export declare class StreamPlayerElement extends HTMLElement {
@@ -62,6 +62,13 @@ export declare class StreamPlayerElement extends HTMLElement {
   /** Creates (or resumes) the AudioContext and engine; false (and an `error` event) when it cannot. */
   init(): Promise<boolean>;
   play(trackId?: string, o?: { positionS?: number }): Promise<void>;
+  /** Listens to a live stream (no token for a public one): the title follows the song, the seek
+   * bar spans the stream's time-shift window, the LIVE button (part `live-button`) returns to
+   * the edge. The `stream` attribute (with `token`, `stream-name`) does the same on play. */
+  listen(streamId: string, o?: { token?: string; name?: string }): Promise<void>;
+  goLive(): void;
+  /** The live stream's title now audible, or null (`title` is the element's HTML attribute). */
+  readonly streamTitle: string | null;
   pause(): void;
   resume(): void;
   togglePlay(): void;

@@ -18,7 +18,9 @@ const STATE_LABELS = {
 };
 // Player events the element fires as its own (same `detail`).
 const FORWARDED = ['play', 'pause', 'ended', 'statechange', 'stats', 'firstaudio', 'presetchange', 'presetapplied',
-  'volumechange', 'codecfallback', 'reconnecting', 'reconnected'];
+  'volumechange', 'codecfallback', 'reconnecting', 'reconnected', 'title', 'metadata'];
+/** How close to the live edge counts as live (the live buffer plus a frame in flight). */
+const LIVE_SLACK_S = 2;
 const SEEK_STEP_S = 5;
 const SEEK_PAGE_S = 30;
 
@@ -63,6 +65,12 @@ button.play:disabled { opacity: .45; cursor: default; }
 .time.total { text-align: right; }
 .seek { position: relative; flex: 1; height: 20px; cursor: pointer; touch-action: none; border-radius: 4px; }
 .seek[aria-disabled=true] { cursor: default; opacity: .6; }
+button.live { flex: none; border: 0; border-radius: 99px; padding: 2px 9px; font: inherit; font-size: 11px; font-weight: 600;
+  letter-spacing: .6px; cursor: pointer; background: var(--_track); color: var(--_muted); }
+button.live[hidden] { display: none; }
+button.live::before { content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%; margin-right: 5px;
+  background: currentColor; vertical-align: 1px; }
+button.live[aria-pressed=true] { color: var(--_err); }
 .rail { position: absolute; left: 0; right: 0; top: 8px; height: 4px; border-radius: 2px; background: var(--_track); overflow: hidden; }
 .buffered, .played { position: absolute; top: 0; bottom: 0; left: 0; width: 0; }
 .buffered { background: var(--stream-player-buffered, #4a5568); }
@@ -119,6 +127,8 @@ const TEMPLATE = `
       <div class="thumb" part="seek-thumb"></div>
     </div>
     <span class="time total" part="time total" aria-hidden="true">0:00</span>
+    <button class="live" part="live-button" type="button" aria-pressed="false" hidden
+      title="Go to the live edge">LIVE</button>
   </div>
   <div class="controls">
     <label class="field">Sound <select class="preset" part="preset" aria-label="Enhancement preset">
@@ -146,7 +156,7 @@ const TEMPLATE = `
 function problem(code, error) { return { code, error }; }
 
 export class StreamPlayerElement extends HTMLElement {
-  static get observedAttributes() { return ['server', 'track', 'preset', 'intensity', 'volume', 'codec', 'target-lufs']; }
+  static get observedAttributes() { return ['server', 'track', 'stream', 'preset', 'intensity', 'volume', 'codec', 'target-lufs']; }
 
   constructor() {
     super();
@@ -159,8 +169,9 @@ export class StreamPlayerElement extends HTMLElement {
       thumb: q('.thumb'), preset: q('.preset'), intensity: q('.intensity'), intensityOut: q('.intensity-out'),
       volume: q('.volume'), volumeOut: q('.volume-out'), meter: q('.meter'), spectrum: q('.spectrum'),
       ttfa: q('.st-ttfa'), buffer: q('.st-buffer'), underruns: q('.st-underruns'), stream: q('.st-stream'),
-      message: q('.message'), tracks: q('.tracks'),
+      message: q('.message'), tracks: q('.tracks'), live: q('.live'),
     };
+    this._live = null; // { id, token, name, windowStartS, edgeS, edgeAt } while a live stream plays
     this._player = null;
     this._tracks = [];
     this._current = null; // the track shown as playing (follows gapless transitions)
@@ -239,6 +250,8 @@ export class StreamPlayerElement extends HTMLElement {
       return;
     }
     this._hideMessage();
+    this._live = null;
+    this._liveTitle = null;
     this._showTrack(this._tracks.find((t) => t.id === id) || { id, title: id, duration_s: 0 });
     this._queuedAfter.clear();
     if (!(await this.init())) return;
@@ -249,6 +262,39 @@ export class StreamPlayerElement extends HTMLElement {
       if (p === this._player) this._fail(problem('engine_failed', String(e?.message || e)));
     }
   }
+
+  /**
+   * Listens to live stream `streamId` of the relay (a public one needs no token). The element
+   * shows the stream's title as it changes with the song (and gives it to MediaSession); with a
+   * time-shift window its seek bar spans the window, and the LIVE button returns to the edge.
+   * @param {string} streamId
+   * @param {{token?: string, name?: string}} [o]
+   */
+  async listen(streamId, o = {}) {
+    const p = this._ensurePlayer();
+    if (!p || !streamId) return;
+    this._hideMessage();
+    this._live = { id: streamId, token: o.token || '', name: o.name || 'Live', windowStartS: 0, edgeS: 0, edgeAt: 0, timeshiftS: 0 };
+    this._showTrack({ id: streamId, title: o.name || streamId, artist: 'Live', duration_s: 0, live: true });
+    this._queuedAfter.clear();
+    if (!(await this.init())) return;
+    try {
+      await p.listen(streamId, o.token || '', { codec: this.codec });
+    } catch (e) {
+      if (p === this._player) this._fail(problem('engine_failed', String(e?.message || e)));
+    }
+  }
+
+  /** Back to the live edge of the live stream (after a seek into its time-shift window). */
+  goLive() {
+    if (!this._live || !this._player) return;
+    this._player.goLive();
+    this._positionS = this._liveEdgeS();
+    this._render();
+  }
+
+  /** The live stream's current title (from the song that is playing), or null. */
+  get streamTitle() { return this._live ? this._liveTitle ?? null : null; }
 
   pause() { this._player?.pause(); }
   resume() { this._player?.resume(); }
@@ -263,6 +309,7 @@ export class StreamPlayerElement extends HTMLElement {
     }
     if (['playing', 'buffering', 'connecting'].includes(this._state)) this.pause();
     else if (this._state === 'paused') this.resume();
+    else if (this._live) this.listen(this._live.id, this._live);
     else this.play((this._shown ?? this._current)?.id);
   }
   stop() { this._player?.stop(); }
@@ -272,6 +319,16 @@ export class StreamPlayerElement extends HTMLElement {
       return;
     }
     if (!this._player || !this._current) return;
+    if (this._live) {
+      // Within the time-shift window; at the live edge (or past it) is live.
+      const edge = this._liveEdgeS();
+      const s = Math.max(this._live.windowStartS, positionS);
+      this._positionS = Math.min(s, edge);
+      if (s >= edge - LIVE_SLACK_S) this._player.goLive();
+      else this._player.seek(s);
+      this._render();
+      return;
+    }
     const d = this.duration;
     const s = d > 0 ? Math.min(positionS, Math.max(0, d - 0.05)) : positionS;
     this._positionS = s;
@@ -376,6 +433,16 @@ export class StreamPlayerElement extends HTMLElement {
           this._teardown().then(() => { this._ensurePlayer(); this._loadTracks(); });
         }
         return;
+      case 'stream': {
+        // A live stream (its listen token in the `token` attribute, none for a public one): the
+        // play button listens to it.
+        if (!value) return;
+        const o = { token: this.getAttribute('token') || '', name: this.getAttribute('stream-name') || value };
+        if (['playing', 'buffering', 'paused', 'connecting'].includes(this._state)) { this.listen(value, o); return; }
+        this._live = { id: value, token: o.token, name: o.name, windowStartS: 0, edgeS: 0, edgeAt: 0, timeshiftS: 0 };
+        this._showTrack({ id: value, title: o.name, artist: 'Live', duration_s: 0, live: true });
+        return;
+      }
       case 'track': {
         if (initial || !value) { this._selectTrackId(value); return; }
         this._selectTrackId(value);
@@ -512,7 +579,7 @@ export class StreamPlayerElement extends HTMLElement {
   /** Shows `t` as the element's track: the one playing, or (`selectOnly`, while nothing plays)
    * the one the play button will start. */
   _showTrack(t, selectOnly = false) {
-    if (!t || (selectOnly && this._current && this._state !== 'idle')) return;
+    if (!t || (selectOnly && this._current && this._state !== 'idle') || (selectOnly && this._live)) return;
     this._shown = t;
     if (!selectOnly) this._current = t;
     this._ui.title.textContent = t.title || t.id;
@@ -531,6 +598,7 @@ export class StreamPlayerElement extends HTMLElement {
     // The first gesture in the element creates (or resumes) the AudioContext, before the click lands.
     this.shadowRoot.addEventListener('pointerdown', () => { this.init(); }, { capture: true });
     u.play.addEventListener('click', () => this.togglePlay());
+    u.live.addEventListener('click', () => this.goLive());
     u.preset.addEventListener('change', () => this.setAttribute('preset', u.preset.value));
     u.intensity.addEventListener('input', () => this.setAttribute('intensity', u.intensity.value));
     u.volume.addEventListener('input', () => this.setAttribute('volume', u.volume.value));
@@ -565,7 +633,9 @@ export class StreamPlayerElement extends HTMLElement {
     // Seek bar: drag with pointer (the position follows, the seek happens on release) or keys.
     const valueAt = (e) => {
       const r = u.seek.getBoundingClientRect();
-      return Math.min(1, Math.max(0, (e.clientX - r.left) / Math.max(1, r.width))) * this.duration;
+      const f = Math.min(1, Math.max(0, (e.clientX - r.left) / Math.max(1, r.width)));
+      const [from, to] = this._seekRange();
+      return from + f * (to - from);
     };
     u.seek.addEventListener('pointerdown', (e) => {
       if (!this._seekable()) return;
@@ -591,15 +661,15 @@ export class StreamPlayerElement extends HTMLElement {
     u.seek.addEventListener('keydown', (e) => {
       if (!this._seekable()) return;
       const base = this._seekPreview ?? this._positionS;
-      const d = this.duration;
+      const [from, to] = this._seekRange();
       const steps = { ArrowRight: SEEK_STEP_S, ArrowUp: SEEK_STEP_S, ArrowLeft: -SEEK_STEP_S, ArrowDown: -SEEK_STEP_S, PageUp: SEEK_PAGE_S, PageDown: -SEEK_PAGE_S };
       let s;
       if (e.key in steps) s = base + steps[e.key];
-      else if (e.key === 'Home') s = 0;
-      else if (e.key === 'End') s = Math.max(0, d - 1);
+      else if (e.key === 'Home') s = from;
+      else if (e.key === 'End') s = this._live ? to : Math.max(0, to - 1);
       else return;
       e.preventDefault();
-      this._seekPreview = Math.min(Math.max(0, d - 0.05), Math.max(0, s));
+      this._seekPreview = Math.min(this._live ? to : Math.max(0, to - 0.05), Math.max(from, s));
       this._render();
       // Repeated keys move the preview; the seek happens once they stop.
       clearTimeout(this._seekTimer);
@@ -613,7 +683,23 @@ export class StreamPlayerElement extends HTMLElement {
   }
 
   _seekable() {
-    return !!this._current && this.duration > 0 && ['playing', 'buffering', 'paused'].includes(this._state);
+    const active = ['playing', 'buffering', 'paused'].includes(this._state);
+    if (this._live) return active && this._live.timeshiftS > 0;
+    return !!this._current && this.duration > 0 && active;
+  }
+
+  /** What the seek bar spans, in seconds: the track, or a live stream's time-shift window. */
+  _seekRange() {
+    if (!this._live) return [0, this.duration];
+    const edge = this._liveEdgeS();
+    return [Math.max(this._live.windowStartS, edge - this._live.timeshiftS), edge];
+  }
+
+  /** The live edge now (seconds of stream time): where it was last seen, moved on in real time. */
+  _liveEdgeS() {
+    const l = this._live;
+    if (!l || !l.edgeAt) return this._positionS;
+    return l.edgeS + (performance.now() - l.edgeAt) / 1000;
   }
 
   _fire(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
@@ -672,10 +758,29 @@ export class StreamPlayerElement extends HTMLElement {
       this._ownRequest = null;
     }
     if (type === 'play' || type === 'pause') this._updateMediaSession(false);
+    if (type === 'title' && this._live) {
+      this._liveTitle = detail.title;
+      this._ui.title.textContent = detail.title;
+      this._ui.artist.textContent = this._live.name;
+      if (this._current) { this._current.title = detail.title; this._current.artist = this._live.name; }
+      this._updateMediaSession(true);
+    }
     this._fire(type, detail);
   }
 
   _onStreamStart(d) {
+    if (d.live && this._live && d.track_id === this._live.id) {
+      const l = this._live;
+      l.timeshiftS = d.timeshift_s || 0;
+      if (d.window_start_sample != null) l.windowStartS = d.window_start_sample / 48000;
+      // A start at the live edge (not a time-shifted part: that starts far behind it).
+      const start = d.start_sample / 48000;
+      if (!l.edgeAt || start > this._liveEdgeS() - 5) {
+        l.edgeS = start;
+        l.edgeAt = performance.now();
+        l.session = d.session;
+      }
+    }
     this._sessionTracks.set(d.session, d.track_id);
     if (this._sessionTracks.size > 16) this._sessionTracks.delete(this._sessionTracks.keys().next().value);
     const bitrate = d.bitrate ? ` ${Math.round(d.bitrate / 1000)} kbit/s` : '';
@@ -715,6 +820,15 @@ export class StreamPlayerElement extends HTMLElement {
       if (t) { this._showTrack(t); this._selectIndex(this._tracks.indexOf(t)); this._fire('trackchange', { track: t }); }
     }
     if (s.state === 'playing' || s.state === 'buffering') this._positionS = s.positionS;
+    if (this._live && s.session === this._live.session && s.state === 'playing') {
+      // Playing at the edge: what is buffered ends where the stream stands.
+      this._live.edgeS = s.positionS + s.bufferedMs / 1000;
+      this._live.edgeAt = performance.now();
+    }
+    if (this._live && this._live.timeshiftS > 0) {
+      // The window slides with the edge.
+      this._live.windowStartS = Math.max(this._live.windowStartS, this._liveEdgeS() - this._live.timeshiftS);
+    }
     // The following track, queued near the end of this one so it starts gapless.
     if (this._owns && id && s.state === 'playing' && !this._queuedAfter.has(s.session) && this.duration - s.positionS < 15) {
       this._queuedAfter.add(s.session);
@@ -745,6 +859,8 @@ export class StreamPlayerElement extends HTMLElement {
 
   _render() {
     const u = this._ui;
+    u.live.hidden = !this._live;
+    if (this._live) { this._renderLive(); return; }
     const d = this.duration;
     const pos = this._seekPreview ?? this._positionS;
     const frac = d > 0 ? Math.min(1, pos / d) : 0;
@@ -758,6 +874,30 @@ export class StreamPlayerElement extends HTMLElement {
     u.seek.setAttribute('aria-valuemax', String(Math.round(d)));
     u.seek.setAttribute('aria-valuenow', String(Math.round(pos)));
     u.seek.setAttribute('aria-valuetext', `${fmtTime(pos)} of ${fmtTime(d)}`);
+    u.seek.setAttribute('aria-disabled', String(!this._seekable()));
+  }
+
+  /** The seek bar of a live stream: its time-shift window, the position in it, behind-live time. */
+  _renderLive() {
+    const u = this._ui;
+    const l = this._live;
+    const edge = this._liveEdgeS();
+    const from = l.timeshiftS > 0 ? Math.max(l.windowStartS, edge - l.timeshiftS) : edge;
+    const span = Math.max(0.001, edge - from);
+    const pos = Math.min(edge, this._seekPreview ?? this._positionS);
+    const behind = Math.max(0, edge - pos);
+    const atEdge = behind < LIVE_SLACK_S;
+    const frac = l.timeshiftS > 0 ? Math.min(1, Math.max(0, (pos - from) / span)) : 1;
+    u.played.style.width = `${frac * 100}%`;
+    u.buffered.style.width = `${frac * 100}%`;
+    u.thumb.style.left = `${frac * 100}%`;
+    u.elapsed.textContent = atEdge ? 'live' : `-${fmtTime(behind)}`;
+    u.total.textContent = l.timeshiftS > 0 ? `${fmtTime(span)} kept` : '';
+    u.live.setAttribute('aria-pressed', String(atEdge));
+    u.seek.setAttribute('aria-valuemin', String(Math.round(from)));
+    u.seek.setAttribute('aria-valuemax', String(Math.round(edge)));
+    u.seek.setAttribute('aria-valuenow', String(Math.round(pos)));
+    u.seek.setAttribute('aria-valuetext', atEdge ? 'live' : `${fmtTime(behind)} behind live`);
     u.seek.setAttribute('aria-disabled', String(!this._seekable()));
   }
 
@@ -824,7 +964,7 @@ export class StreamPlayerElement extends HTMLElement {
     const ms = navigator.mediaSession;
     this._msPositionAt = performance.now();
     const d = this.duration;
-    if (!ms?.setPositionState || !(d > 0)) return;
+    if (!ms?.setPositionState || !(d > 0) || this._live) return;
     try { ms.setPositionState({ duration: d, playbackRate: 1, position: Math.min(d, this._positionS) }); } catch { /* ignore */ }
   }
 

@@ -122,6 +122,11 @@ export interface StreamPlayerEventMap {
   reconnected: CustomEvent<unknown>;
   stream_start: CustomEvent<unknown>;
   stream_end: CustomEvent<{ session: number; total_samples: number; duration: number }>;
+  /** A live stream's title arrived (ahead of its audio): from stream sample `sample` on. */
+  metadata: CustomEvent<{ session: number; sample: number; title: string }>;
+  /** A live stream's title now audible: fired when its sample is rendered (`clock`: the output
+   * frame, on the AudioContext's clock, where it was; `lateMs`, how long after that it fired). */
+  title: CustomEvent<{ title: string; sample: number; session: number; clock: number; lateMs: number | null }>;
 }
 
 /** The player: a Worker owns the socket, a wasm engine in an AudioWorklet owns the audio. */
@@ -144,7 +149,14 @@ export declare class StreamPlayer extends EventTarget {
   memoryUsage(): Promise<{ wasmBytes: number; pageJsHeapBytes: number | null }>;
   /** Rejects (and fires `error`) only when the browser is unsupported; other problems are `error` events. */
   play(trackId: string, o?: PlayOptions): Promise<void>;
-  listen(streamId: string, token: string, o?: { codec?: Codec }): Promise<void>;
+  /** A live stream; a public one needs no token. */
+  listen(streamId: string, token?: string, o?: { codec?: Codec }): Promise<void>;
+  /** Back to the live edge after a seek into a live stream's time-shift window. */
+  goLive(): void;
+  /** The live stream's title now audible (after the first `title` event). */
+  readonly title: string | undefined;
+  /** The live stream playing: its id, session, and time-shift window (seconds kept, first sample). */
+  readonly live: { streamId: string; session: number; timeshiftS: number; windowStartSample: number } | null;
   setListenToken(token: string): void;
   seek(positionS: number): Promise<void>;
   pause(): void;

@@ -7,6 +7,9 @@
 
 import { S, BANDS } from './worklet/stats.js';
 
+/** A seek to this position of a live stream goes to its live edge (any position at or past the
+ * edge does: the relay answers with the latest audio). */
+const LIVE_EDGE_S = 1e9;
 const STATE_NAMES = ['idle', 'buffering', 'playing', 'ended', 'stopping', 'paused'];
 
 /** The enhancement presets, in the order of their indices in the engine. */
@@ -113,6 +116,8 @@ export class StreamPlayer extends EventTarget {
     this.output = null;
     this.state = 'idle';
     this.stats = null;
+    this.live = null; // the live stream playing (stream_start of a listen)
+    this.title = undefined; // its title now audible
     this.track = null;
     this._playPerf = 0; // performance.now() of the last play request
     this._ttfaMs = null;
@@ -206,12 +211,12 @@ export class StreamPlayer extends EventTarget {
    * Playback starts at once from a short burst of the latest audio; after a lost connection the
    * player rejoins the live stream.
    * @param {string} streamId
-   * @param {string} token listen token
+   * @param {string} [token] listen token (none for a public stream)
    * @param {{codec?: 'opus'|'pcm_s16'|'pcm_f32'}} [o]
    */
   async listen(streamId, token, o = {}) {
     const codec = await this._begin(streamId, o.codec);
-    this.worker.postMessage({ cmd: 'listen', streamId, token, codec });
+    this.worker.postMessage({ cmd: 'listen', streamId, token: token || '', codec });
     this._emit('play', { streamId });
   }
 
@@ -404,6 +409,18 @@ export class StreamPlayer extends EventTarget {
 
   _onWorker({ ev, data }) {
     if (ev === 'capabilities') { this._resolveOpus(!!data.opus); return; }
+    if (ev === 'metadata') {
+      // A title from its sample on: fired as `title` when that sample is rendered (_checkTitles).
+      this._titles = (this._titles || []).filter((t) => !t.fired).slice(-63);
+      this._titles.push({ session: data.session, sample: data.sample, title: data.title, fired: false, timer: 0 });
+      this._emit('metadata', data);
+      return;
+    }
+    if (ev === 'stream_start' && !data.queued) {
+      this.live = data.live
+        ? { streamId: data.track_id, session: data.session, timeshiftS: data.timeshift_s ?? 0, windowStartSample: data.window_start_sample ?? 0 }
+        : null;
+    }
     if (ev === 'stream_start') {
       if (data.queued) {
         // A queued stream starts arriving while the current one plays: nothing changes until it
@@ -446,6 +463,47 @@ export class StreamPlayer extends EventTarget {
    */
   _clockToPerf(frame, wall, wallFrame, rate) {
     return wall - performance.timeOrigin + ((frame - wallFrame) / rate) * 1000;
+  }
+
+  /**
+   * Fires each pending title when its sample is rendered: the latest stats tell which stream
+   * sample plays at which output frame (`clock`), and the page's clock follows the output's
+   * from the first audio on (_clockToPerf); a timer fires at that moment, or at once if it has
+   * passed. The event's `clock` is the output frame where the sample was rendered.
+   */
+  _checkTitles(v, m, rate) {
+    const session = v[S.SESSION];
+    const pos = v[S.PLAY_POS];
+    const now = performance.now();
+    for (const t of this._titles) {
+      // Only while playing do stream samples and output frames advance together.
+      if (t.fired || t.session !== session || STATE_NAMES[v[S.STATE]] !== 'playing') continue;
+      // The enhancer delays what it renders by its look-ahead: the sample is heard that much later.
+      t.clock = m.clock + ((t.sample - pos) * rate) / 48000 + v[S.DSP_LATENCY];
+      const at = m.firstAudioWallFrame > 0 || m.firstAudioWall > 0
+        ? this._clockToPerf(t.clock, m.firstAudioWall, m.firstAudioWallFrame, rate)
+        : now + ((t.sample - pos) / 48000) * 1000;
+      clearTimeout(t.timer);
+      t.at = at;
+      if (at <= now) this._fireTitle(t);
+      else if (at - now < this.opts.statsIntervalMs * 3) t.timer = setTimeout(() => this._fireTitle(t), at - now);
+    }
+  }
+
+  _fireTitle(t) {
+    if (t.fired) return;
+    t.fired = true;
+    this.title = t.title;
+    // lateMs: how long after its sample was rendered the event fired (the timer's precision).
+    const lateMs = t.at != null ? performance.now() - t.at : null;
+    this._emit('title', { title: t.title, sample: t.sample, session: t.session, clock: t.clock, lateMs });
+  }
+
+  /** A live stream with a time-shift window: back to its live edge (after a seek into it). */
+  goLive() {
+    if (!this.worker || !this.live) return;
+    this._playSeq = (this._playSeq || 0) + 1;
+    this.worker.postMessage({ cmd: 'seek', positionS: LIVE_EDGE_S });
   }
 
   _onWorklet(m) {
@@ -535,6 +593,7 @@ export class StreamPlayer extends EventTarget {
       });
     }
     this.stats = stats;
+    if (this._titles?.length) this._checkTitles(v, m, rate);
     if (this.state === 'paused') {
       // Stays paused until resume().
     } else if (this.state !== 'idle' && this.state !== 'error' && this.state !== 'connecting') {

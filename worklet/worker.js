@@ -398,6 +398,13 @@ onmessage = async (e) => {
       send({ type: 'resume', data: { session } });
       break;
     case 'seek': {
+      if (live) {
+        // A live stream: into its time-shift window or back to its edge, always by the relay
+        // (what the engine holds is the live audio, not the past, and not what is to come).
+        toMain('seeked', { positionS: m.positionS, local: false });
+        send({ type: 'seek', data: { position_s: m.positionS } });
+        break;
+      }
       const pos = Math.round(m.positionS * 48000);
       const local = await ask({ t: 'seekLocal', pos });
       toMain('seeked', { positionS: m.positionS, local });

@@ -391,9 +391,15 @@ pub struct StreamStart {
     pub queued: bool,
     /// The most audio the server sends ahead of the acknowledged or real-time position.
     pub send_ahead_ms: u32,
-    /// A live stream: no end known, no seeking, frames arrive in real time.
+    /// A live stream: no end known, frames arrive in real time.
     #[serde(default)]
     pub live: bool,
+    /// A live stream's time-shift window: how many seconds it keeps, and where the oldest
+    /// audio it holds starts (a `seek` may go there, or to the live edge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeshift_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_sample: Option<u64>,
 }
 
 /// Why a control message was refused.

@@ -15,6 +15,10 @@ try { p.setPreset(first); } catch (err) { if (err instanceof StreamPlayerError) 
 void p.play('t1', { codec: 'opus', positionS: 3 }).then(() => p.seek(10));
 p.queue('t2', { crossfadeS: 1.5 });
 void p.memoryUsage().then((m) => m.wasmBytes);
+// A live stream: a public one without a token; its titles as they become audible.
+void p.listen('s0123456789abcdef');
+p.addEventListener('title', (e) => { const t: string = e.detail.title; const at: number = e.detail.clock; void t; void at; });
+if (p.live && p.live.timeshiftS > 60) p.goLive();
 
 const el = document.querySelector('stream-player');
 if (el) {
@@ -26,6 +30,9 @@ if (el) {
     if (ok && el.context && el.output) el.output.connect(new AnalyserNode(el.context));
   });
   el.seek(12);
+  void el.listen('s0123456789abcdef', { name: 'Tone FM' });
+  el.addEventListener('title', (e) => console.log(e.detail.title, el.streamTitle));
+  el.goLive();
   const now: number = el.currentTime / el.duration;
   void now;
 }

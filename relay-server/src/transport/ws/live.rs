@@ -42,17 +42,16 @@ async fn refuse(ws: &mut Session, code: ErrorCode, message: String) -> Outcome {
     close(CloseCode::Policy, &format!("{}: {message}", code.as_str()))
 }
 
-fn start_message(
-    stream_id: &str,
-    session: u32,
-    codec: Codec,
-    channels: u8,
-    pre_skip: u32,
-    first: u64,
-) -> ServerMessage {
+fn start_message(stream: &LiveStream, session: u32, codec: Codec, first: u64) -> ServerMessage {
+    let (channels, pre_skip) = stream.format();
+    let (window_start, _, _) = stream.window();
+    let cap = stream.history_cap.load(std::sync::atomic::Ordering::Relaxed);
+    let timeshift_s = (cap > 0).then(|| cap as f64 * LIVE_FRAME_FRAMES as f64 / STREAM_SAMPLE_RATE as f64);
     ServerMessage::AudioStreamStart(StreamStart {
+        timeshift_s,
+        window_start_sample: timeshift_s.map(|_| window_start),
         session,
-        track_id: stream_id.to_owned(),
+        track_id: stream.id.clone(),
         codec: codec.name().to_owned(),
         sample_rate: STREAM_SAMPLE_RATE,
         channels,
@@ -175,7 +174,6 @@ async fn live_part(
     from_sample: Option<u64>,
 ) -> Step {
     let live = &state.live;
-    let stream_id = stream.id.as_str();
     let asked = Instant::now();
     let mut sub = stream.subscribe_from(from_sample);
     if let Some(over) = sub.over.take() {
@@ -187,8 +185,7 @@ async fn live_part(
     let burst = std::mem::take(&mut sub.burst);
     for f in &burst {
         if !started {
-            let (channels, pre_skip) = stream.format();
-            if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
+            if !send(ws, &start_message(stream, session, codec, f.pos)).await {
                 return Step::Out(Outcome::Gone);
             }
             if !send_title_at(ws, stream, f).await {
@@ -261,8 +258,7 @@ async fn live_part(
                             continue; // already sent in the burst
                         }
                         if !started {
-                            let (channels, pre_skip) = stream.format();
-                            if !send(ws, &start_message(stream_id, session, codec, channels, pre_skip, f.pos)).await {
+                            if !send(ws, &start_message(stream, session, codec, f.pos)).await {
                                 return Step::Out(Outcome::Gone);
                             }
                             if !send_title_at(ws, stream, &f).await {
@@ -347,7 +343,7 @@ async fn timeshift(
     };
     let shift = if codec == Codec::Opus { 0 } else { pre_skip as u64 };
     let start = first.pos.saturating_sub(shift);
-    if !send(ws, &start_message(&stream.id, session, codec, channels, pre_skip, start)).await {
+    if !send(ws, &start_message(stream, session, codec, start)).await {
         return Step::Out(Outcome::Gone);
     }
     if let Some(t) = stream.title_at(first.pos) {

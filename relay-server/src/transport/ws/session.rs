@@ -571,6 +571,8 @@ async fn start(
         complexity: settings.map(|s| s.complexity),
         queued,
         live: false,
+        timeshift_s: None,
+        window_start_sample: None,
     };
     *ctx.playback = Some(Playback {
         session,
