@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 300
 # the root) but not ours to lint or test; built as opus-wasm's dependency it gets its features.
 WORKSPACE := --workspace --exclude opus-rs
 
-.PHONY: setup media build wasm server run package test test-slow test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-opus bench-widget bench-live soak fuzz clean
+.PHONY: setup media build wasm server run package test test-slow test-native test-wasm test-e2e lint bench bench-ttfa bench-decode bench-wire bench-transport bench-dsp bench-opus bench-widget bench-live bench-icecast soak fuzz clean
 
 ## setup: install what is missing (Debian packages, wasm32 target, wasm-pack, wasm-bindgen CLI, npm packages)
 setup:
@@ -79,7 +79,7 @@ test-slow: setup media build package
 	@rc=0; for e in $(ENGINE); do echo "== e2e in $$e (one core)"; (cd tests && ENGINE=$$e taskset -c 0 node --test --test-concurrency=1 e2e/) || rc=1; done; exit $$rc
 
 ## bench: performance figures as BENCH lines and target/bench/report.json
-bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-opus bench-widget bench-live soak
+bench: bench-decode bench-wire bench-ttfa bench-transport bench-dsp bench-opus bench-widget bench-live bench-icecast soak
 	@node tests/bench/report.mjs
 
 # A bench of tests/bench/NAME.mjs (node), its output kept in target/bench/NAME.txt.
@@ -110,6 +110,10 @@ bench-opus: build media
 # Live fan-out: this relay and Icecast 2, the same stream and listeners (several minutes).
 bench-live: build media
 	$(call node_bench,live)
+
+# An Icecast station (ezstream, MP3) on the relay and on Icecast 2: fan-out and title delay.
+bench-icecast: build media
+	mkdir -p target/bench && cd tests && node --experimental-websocket bench/icecast.mjs | tee ../target/bench/icecast.txt
 
 # The npm widget: bytes shipped, memory while playing, first sound vs <audio>.
 bench-widget: build media package

@@ -39,7 +39,7 @@ pub fn encode(stream: &LiveStream, ev: &LiveEvent) -> Bytes {
     let mut b = BytesMut::with_capacity(64);
     b.put_slice(MAGIC);
     let kind = match ev {
-        LiveEvent::Frame(_) => KIND_FRAME,
+        LiveEvent::Frame(_) | LiveEvent::Title(_) => KIND_FRAME,
         LiveEvent::End { .. } => KIND_END,
         LiveEvent::Error { .. } => KIND_ERROR,
     };
@@ -71,6 +71,8 @@ pub fn encode(stream: &LiveStream, ev: &LiveEvent) -> Bytes {
             }
         }
         LiveEvent::End { total_samples } => b.put_u64_le(*total_samples),
+        // Never sent alone (a frame carries its titles): see cluster::publish_frames.
+        LiveEvent::Title(_) => {}
         LiveEvent::Error { code, message } => {
             let code = code.as_str().as_bytes();
             b.put_u8(code.len() as u8);

@@ -642,6 +642,10 @@ impl Cluster {
                         if stream.epoch.load(Ordering::Acquire) != epoch {
                             break;
                         }
+                        // Titles cross with their frame.
+                        if matches!(ev, LiveEvent::Title(_)) {
+                            continue;
+                        }
                         let last = !matches!(ev, LiveEvent::Frame(_));
                         let b = bus::encode(&stream, &ev);
                         let n = b.len() as u64;

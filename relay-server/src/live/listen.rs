@@ -63,6 +63,8 @@ impl OggListener {
                 match self.shutdown.recv(&mut self.rx).await {
                     Some(Ok(LiveEvent::Frame(f))) if f.pos < self.next_pos => continue,
                     Some(Ok(LiveEvent::Frame(f))) => break f,
+                    // (Ogg listeners get titles as a new logical stream, with their frame.)
+                    Some(Ok(LiveEvent::Title(_))) => continue,
                     None | Some(Ok(_)) | Some(Err(RecvError::Closed)) => return None,
                     Some(Err(RecvError::Lagged(_))) => {
                         self.guard.dropped_slow();

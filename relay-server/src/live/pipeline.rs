@@ -23,8 +23,9 @@ pub enum Ingest {
     Fail(ErrorCode, String),
     /// Another producer took the stream over: stop without a word to the listeners.
     Abandon,
-    /// A title that begins with the next PCM sent, or that many frames before it.
-    Meta(String, u64),
+    /// A title that begins that many frames after the PCM sent so far ends (before it when
+    /// negative).
+    Meta(String, i64),
     /// The producer went away and another may go on: what is buffered goes out (padded to
     /// whole packets), then the pipeline stops without a word to the listeners.
     Pause,
@@ -80,9 +81,10 @@ impl Producer {
             .map_err(|_| IngestError::new(ErrorCode::Internal, "the stream's pipeline stopped"))
     }
 
-    /// A title that begins with the next sample pushed, or `back` frames before it.
-    pub fn meta(&mut self, title: String, back: u64) {
-        let _ = self.tx.send(Ingest::Meta(title, back));
+    /// A title that begins `offset` frames after the next sample pushed (before it when
+    /// negative).
+    pub fn meta(&mut self, title: String, offset: i64) {
+        let _ = self.tx.send(Ingest::Meta(title, offset));
     }
 
     /// Ends the stream normally.
@@ -194,9 +196,13 @@ pub fn start_pipeline(registry: &LiveRegistry, stream: Arc<LiveStream>, channels
                         }
                         return;
                     }
-                    Ok(Ingest::Meta(title, back)) => {
-                        let sample = (p.pos + (pcm.len() / channels as usize) as u64).saturating_sub(back);
-                        p.titles.push(Arc::new(Title { sample, title }));
+                    Ok(Ingest::Meta(title, offset)) => {
+                        let here = (p.pos + (pcm.len() / channels as usize) as u64) as i64;
+                        let sample = (here + offset).max(0) as u64;
+                        let t = Arc::new(Title { sample, title });
+                        // Listeners learn it now, ahead of its frame (which carries it too).
+                        p.stream.publish(LiveEvent::Title(t.clone()));
+                        p.titles.push(t);
                     }
                     Err(_) => {
                         p.fail(ErrorCode::ProducerLost, "the producer disconnected".into());

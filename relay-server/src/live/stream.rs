@@ -49,6 +49,9 @@ impl LiveFrame {
 #[derive(Clone, Debug)]
 pub enum LiveEvent {
     Frame(Arc<LiveFrame>),
+    /// A title, as soon as the pipeline knows where it begins (ahead of the frame that holds
+    /// its sample, which carries it too: for joiners, the time-shift window, Ogg and the bus).
+    Title(Arc<Title>),
     /// The producer ended the stream after `total_samples` frames.
     End {
         total_samples: u64,
@@ -339,8 +342,9 @@ impl LiveStream {
                     inner.ended_at = Some(Instant::now());
                     inner.producer = false;
                 }
+                LiveEvent::Title(_) => {}
             }
-            if !matches!(ev, LiveEvent::Frame(_)) {
+            if matches!(ev, LiveEvent::End { .. } | LiveEvent::Error { .. }) {
                 self.counters.producers.store(0, Ordering::Relaxed);
             }
         }

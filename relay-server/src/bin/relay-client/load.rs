@@ -147,7 +147,8 @@ async fn ws_listener(spec: Arc<Spec>, until: Instant) -> Outcome {
     o
 }
 
-/// Audio frames in one Ogg page (0 for header pages), from the packets' TOC bytes.
+/// Audio frames in one Ogg page (0 for header pages), from the packets' TOC bytes. (An MP3
+/// stream's frames are counted from their headers: `http_listener`.)
 fn page_frames(page: &[u8]) -> u64 {
     let n = page[26] as usize;
     let lacing = &page[27..27 + n];
@@ -186,6 +187,8 @@ async fn http_listener(spec: Arc<Spec>, url: String, until: Instant) -> Outcome 
         let mut body: Vec<u8> = Vec::new();
         let mut chunked: Option<bool> = None;
         let mut chunk_left = 0usize; // bytes of the current chunk still to come
+                                     // Ogg (this relay, Icecast fed Ogg) or MP3 (Icecast fed MP3): the first bytes tell.
+        let (mut ogg_unknown, mut mp3) = (true, false);
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -240,8 +243,44 @@ async fn http_listener(spec: Arc<Spec>, url: String, until: Instant) -> Outcome 
             } else {
                 body.append(&mut buf);
             }
-            // Whole Ogg pages.
             let now = Instant::now();
+            // An MP3 stream (an Icecast mount fed MP3): whole frames, each its samples at 48 kHz.
+            if ogg_unknown && body.len() >= 4 {
+                mp3 = &body[..4] != b"OggS";
+                ogg_unknown = false;
+            }
+            if ogg_unknown {
+                continue;
+            }
+            if mp3 {
+                let mut at = 0;
+                while body.len() >= at + 10 {
+                    let b = &body[at..];
+                    if &b[..3] == b"ID3" {
+                        match relay_server::live::source::mpeg::id3v2_len(b) {
+                            Some(len) if b.len() >= len => at += len,
+                            Some(_) => break,
+                            None => at += 1,
+                        }
+                        continue;
+                    }
+                    let Some(f) = relay_server::live::source::mpeg::mpeg_frame(b) else {
+                        at += 1; // not a frame here: resynchronise
+                        continue;
+                    };
+                    if b.len() < f.len {
+                        break;
+                    }
+                    let frames = f.samples as u64 * 48_000 / f.sample_rate as u64;
+                    o.join_ms.get_or_insert_with(|| now.duration_since(t0).as_secs_f64() * 1000.0);
+                    o.audio_frames += frames;
+                    play.arrive(frames, now);
+                    at += f.len;
+                }
+                body.drain(..at);
+                continue;
+            }
+            // Whole Ogg pages.
             loop {
                 if body.len() < 27 {
                     break;

@@ -345,7 +345,12 @@ impl Output {
         let rate = if self.rate == 0 { STREAM_SAMPLE_RATE } else { self.rate } as i64;
         let at = (self.position() as i64 + shift * STREAM_SAMPLE_RATE as i64 / rate).max(0) as u64;
         self.last_title = Some(title.clone());
-        self.titles.push_back((at, title));
+        match self.producer.as_mut() {
+            // The pipeline is told at once, with where the title begins relative to the audio
+            // sent so far (ahead of it for audio the decoder or resampler still hold).
+            Some(p) => p.meta(title, at as i64 - self.pushed as i64),
+            None => self.titles.push_back((at, title)),
+        }
     }
 
     /// Audio of `channels` channels at `rate` Hz.
@@ -415,24 +420,13 @@ impl Output {
         self.seg_in = 0;
     }
 
-    /// 48 kHz audio to the pipeline, with each title sent right before its sample.
-    fn send(&mut self, mut pcm: &[f32]) -> Result<(), IngestError> {
+    /// 48 kHz audio to the pipeline.
+    fn send(&mut self, pcm: &[f32]) -> Result<(), IngestError> {
         let ch = self.channels;
         let Some(producer) = self.producer.as_mut() else { return Ok(()) };
-        while let Some(&(at, _)) = self.titles.front() {
-            let n = (pcm.len() / ch) as u64;
-            if at > self.pushed + n {
-                break;
-            }
-            let split = at.saturating_sub(self.pushed) as usize * ch;
-            if split > 0 {
-                producer.push(pcm[..split].to_vec())?;
-                self.pushed += (split / ch) as u64;
-                pcm = &pcm[split..];
-            }
-            if let Some((at, t)) = self.titles.pop_front() {
-                producer.meta(t, self.pushed.saturating_sub(at));
-            }
+        // Titles seen before the first audio begin with it.
+        while let Some((at, t)) = self.titles.pop_front() {
+            producer.meta(t, at as i64 - self.pushed as i64);
         }
         if !pcm.is_empty() {
             producer.push(pcm.to_vec())?;

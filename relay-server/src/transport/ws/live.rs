@@ -182,6 +182,8 @@ async fn live_part(
     let session = stream.session;
     let mut started = false;
     let mut next_pos = 0u64;
+    // The latest title's sample sent (titles go once: as they come, or with their frame).
+    let mut titles_sent: Option<u64> = None;
     let burst = std::mem::take(&mut sub.burst);
     for f in &burst {
         if !started {
@@ -193,7 +195,7 @@ async fn live_part(
             }
             started = true;
         }
-        match send_frame(ws, guard, f, codec, live.config.send_timeout).await {
+        match send_frame(ws, guard, f, codec, live.config.send_timeout, &mut titles_sent).await {
             Sent::Ok => {}
             Sent::Gone => return Step::Out(Outcome::Gone),
             Sent::Stalled => {
@@ -253,6 +255,14 @@ async fn live_part(
             }
             ev = sub.rx.recv() => {
                 match ev {
+                    Ok(LiveEvent::Title(t)) => {
+                        if started && titles_sent.is_none_or(|s| t.sample > s) {
+                            titles_sent = Some(t.sample);
+                            if !send(ws, &ServerMessage::Metadata { session, sample: t.sample, title: t.title.clone() }).await {
+                                return Step::Out(Outcome::Gone);
+                            }
+                        }
+                    }
                     Ok(LiveEvent::Frame(f)) => {
                         if f.pos < next_pos {
                             continue; // already sent in the burst
@@ -269,7 +279,7 @@ async fn live_part(
                         if next_pos == 0 {
                             live.ttfb.observe(asked.elapsed());
                         }
-                        match send_frame(ws, guard, &f, codec, live.config.send_timeout).await {
+                        match send_frame(ws, guard, &f, codec, live.config.send_timeout, &mut titles_sent).await {
                             Sent::Ok => {}
                             Sent::Gone => return Step::Out(Outcome::Gone),
                             Sent::Stalled => return Step::Out(too_slow(ws, guard, session, "the listener stopped taking audio".into()).await),
@@ -509,8 +519,20 @@ enum Sent {
 /// Sends one frame. It may wait `timeout` (`--live-send-timeout-ms`) for room in the send
 /// queue: a listener whose queue is full (32 frames, 6.4 s, already wait) and stays full this
 /// long is too slow.
-async fn send_frame(ws: &mut Session, guard: &ListenerGuard, f: &LiveFrame, codec: Codec, timeout: Duration) -> Sent {
+async fn send_frame(
+    ws: &mut Session,
+    guard: &ListenerGuard,
+    f: &LiveFrame,
+    codec: Codec,
+    timeout: Duration,
+    titles_sent: &mut Option<u64>,
+) -> Sent {
+    // The frame's titles, unless they went out already (as they came: LiveEvent::Title).
     for t in &f.meta {
+        if titles_sent.is_some_and(|s| t.sample <= s) {
+            continue;
+        }
+        *titles_sent = Some(t.sample);
         let m = ServerMessage::Metadata { session: guard.stream.session, sample: t.sample, title: t.title.clone() };
         if !send(ws, &m).await {
             return Sent::Gone;
@@ -549,7 +571,7 @@ async fn finish(ws: &mut Session, session: u32, ev: LiveEvent) -> Outcome {
             reason: None,
         },
         LiveEvent::Error { code, message } => ServerMessage::error(session, code, message),
-        LiveEvent::Frame(_) => return Outcome::Continue,
+        LiveEvent::Frame(_) | LiveEvent::Title(_) => return Outcome::Continue,
     };
     if send(ws, &m).await {
         Outcome::Continue
