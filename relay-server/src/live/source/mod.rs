@@ -644,7 +644,8 @@ impl MpegSource {
             };
             if !self.synced {
                 // Confirm with the next header before trusting a sync word.
-                match b.get(len..len + 4) {
+                // (7 bytes: an ADTS header's length; an MPEG one needs 4.)
+                match b.get(len..len + 7) {
                     None => break Ok(()),
                     Some(next) if self.header(next).is_some_and(|n| n.1 == rate) => self.synced = true,
                     Some(_) => {
@@ -668,7 +669,7 @@ impl MpegSource {
                 break Err(e);
             }
             // A frame whose successor is not a frame: resync there.
-            if let Some(next) = buf.get(at..at + 4) {
+            if let Some(next) = buf.get(at..at + 7) {
                 if self.header(next).is_none() && &next[..3] != b"ID3" && &next[..3] != b"TAG" {
                     self.synced = false;
                 }
