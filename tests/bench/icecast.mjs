@@ -84,32 +84,98 @@ const songs = [0, 8, 16].map((at, k) => {
 });
 writeFileSync(join(dir, 'playlist.m3u'), songs.join('\n') + '\n');
 
-function ezstream(host, port, password, mount) {
+function ezstream(host, port, password, mount, updates = true) {
   const cfg = join(dir, `ezstream-${port}.xml`);
   writeFileSync(cfg, `<?xml version="1.0" encoding="UTF-8"?>
 <ezstream>
   <servers><server><protocol>HTTP</protocol><hostname>${host}</hostname><port>${port}</port><password>${password}</password></server></servers>
   <streams><stream><mountpoint>${mount}</mountpoint><format>MP3</format><stream_name>Bench FM</stream_name></stream></streams>
   <intakes><intake><type>playlist</type><filename>${join(dir, 'playlist.m3u')}</filename></intake></intakes>
+  <metadata><no_updates>${updates ? 'No' : 'Yes'}</no_updates></metadata>
 </ezstream>`);
   chmodSync(cfg, 0o600);
   return pinned(SERVER_CPUS, ['ezstream', '-c', cfg]);
 }
 
+/** An MPEG-1 layer III frame header at `b[at]`: its length and samples, or null. */
+function mp3Frame(b, at) {
+  if (b.length - at < 4 || b[at] !== 0xff || (b[at + 1] & 0xfe) !== 0xfa) return null;
+  const br = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320][b[at + 2] >> 4];
+  const rate = [44100, 48000, 32000][(b[at + 2] >> 2) & 3];
+  if (!br || !rate) return null;
+  return { len: Math.floor((144 * br * 1000) / rate) + ((b[at + 2] >> 1) & 1), samples: 1152, rate };
+}
+
+/** MP3 frames of a byte stream as it comes: ID3v2 tags skipped, a frame trusted when the next
+ * header follows it (a stream joined mid-frame resynchronises). `onFrame(seconds, bytes)`. */
+class Mp3Frames {
+  constructor(onFrame) { this.buf = Buffer.alloc(0); this.onFrame = onFrame; this.skip = 0; }
+  push(d) {
+    if (this.skip > 0) { const n = Math.min(this.skip, d.length); this.skip -= n; d = d.subarray(n); }
+    this.buf = Buffer.concat([this.buf, d]);
+    let at = 0;
+    while (this.buf.length - at >= 10) {
+      if (this.buf.toString('latin1', at, at + 3) === 'ID3') {
+        let size = 0;
+        for (let i = 6; i < 10; i++) size = (size << 7) | (this.buf[at + i] & 0x7f);
+        const len = 10 + size;
+        if (this.buf.length - at >= len) { at += len; continue; }
+        this.skip = len - (this.buf.length - at);
+        at = this.buf.length;
+        break;
+      }
+      const f = mp3Frame(this.buf, at);
+      if (!f) { at++; continue; }
+      if (this.buf.length - at < f.len + 4) break;
+      if (!mp3Frame(this.buf, at + f.len) && this.buf.toString('latin1', at + f.len, at + f.len + 3) !== 'ID3') { at++; continue; }
+      this.onFrame(f.samples / f.rate, f.len);
+      at += f.len;
+    }
+    this.buf = this.buf.subarray(at);
+  }
+  /** Bytes received but not yet a whole frame. */
+  pending() { return this.buf.length; }
+}
+
+/** Resolves once an MP3 listener of `url` got `seconds` of audio. */
+function mp3Reached(url, seconds) {
+  return new Promise((ok, fail) => {
+    const u = new URL(url);
+    const sock = tcpConnect(Number(u.port), u.hostname);
+    let got = 0, head = true, hb = Buffer.alloc(0);
+    const frames = new Mp3Frames((s) => { got += s; if (got >= seconds) { sock.destroy(); ok(true); } });
+    sock.write(`GET ${u.pathname} HTTP/1.0\r\nHost: ${u.host}\r\n\r\n`);
+    sock.on('data', (d) => {
+      if (head) {
+        hb = Buffer.concat([hb, d]);
+        const end = hb.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = false;
+        d = hb.subarray(end + 4);
+      }
+      frames.push(d);
+    });
+    sock.on('error', fail);
+    sock.setTimeout(5000, () => { sock.destroy(); fail(new Error('no audio for 5 s')); });
+  });
+}
+
 // --- the servers -----------------------------------------------------------------------------------
-async function relayStation() {
+async function relayStation(updates = true) {
   const relay = await startRelay({ cpus: SERVER_CPUS, args: ['--api-key', KEY, '--max-listeners', '30000'] });
+  let gone = false;
+  relay.exited.then(() => { gone = true; });
   const created = await (await fetch(relay.url + '/api/streams', {
     method: 'POST', headers: { Authorization: `Bearer ${KEY}` }, body: JSON.stringify({ public: true }),
   })).json();
   const [host, port] = relay.ingestUrl.replace('http://', '').split(':');
-  const src = ezstream(host, port, created.publish_token, `/live/${created.stream_id}`);
+  const src = ezstream(host, port, created.publish_token, `/live/${created.stream_id}`, updates);
   await until('the relay\'s stream', async () => {
     const info = await (await fetch(`${relay.url}/api/streams/${created.stream_id}`)).json();
     return info.live_edge_sample >= 2 * 48000;
   });
   return {
-    name: 'relay', pid: relay.pid, src,
+    name: 'relay', pid: relay.pid, src, alive: () => !gone,
     ws: ['--server', relay.url, '--stream', created.stream_id, '--token', created.listen_token],
     http: ['--http', `${relay.ingestUrl}/live/${created.stream_id}.ogg`],
     update: (song) => `${relay.ingestUrl}/admin/metadata?mount=/live/${created.stream_id}&mode=updinfo&song=${encodeURIComponent(song)}`,
@@ -134,16 +200,17 @@ function icecastConfig(port) {
   return path;
 }
 
-async function icecastStation() {
+async function icecastStation(updates = true) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const ice = pinned(SERVER_CPUS, ['icecast2', '-c', icecastConfig(port)]);
   await until('Icecast', async () => (await fetch(`${base}/status-json.xsl`)).status === 200);
-  const src = ezstream('127.0.0.1', port, 'benchpass', '/live.mp3');
+  const src = ezstream('127.0.0.1', port, 'benchpass', '/live.mp3', updates);
   await until('Icecast\'s mount', async () => /live\.mp3/.test(await (await fetch(`${base}/status-json.xsl`)).text()));
-  await sleep(2000); // (2 s of the stream, as for the relay: a full burst for every joiner)
+  // 2 s of the stream through Icecast, as for the relay: a full burst for every joiner.
+  await until('2 s of Icecast\'s stream', () => mp3Reached(`${base}/live.mp3`, 2));
   return {
-    name: 'icecast', pid: ice.pid, src,
+    name: 'icecast', pid: ice.pid, src, alive: () => !ice.gone(),
     http: ['--http', `${base}/live.mp3`],
     update: (song) => `${base}/admin/metadata?mount=/live.mp3&mode=updinfo&song=${encodeURIComponent(song)}`,
     password: 'benchpass', base,
@@ -178,13 +245,14 @@ async function search(label, start, listenerArgs) {
       st = await start();
     } catch (e) {
       lost.push(`${label} (${e.message})`);
-      return { best: null, first };
+      return { best: null, first, lost: true };
     }
     try {
       const r = await load([...listenerArgs(st), '--server-pid', String(st.pid)], n);
-      if (r.lost || st.src.gone()) {
-        lost.push(`${label} at ${n}: ${r.lost || 'ezstream exited'}`);
-        return { best: null, first };
+      await sleep(0); // (exit events of the trial seen)
+      if (r.lost || st.src.gone() || !st.alive()) {
+        lost.push(`${label} at ${n}: ${r.lost || (st.alive() ? 'ezstream exited' : `${st.name} exited`)}`);
+        return { best: null, first, lost: true };
       }
       first ??= { n, ...r };
       if (r.listeners === n && r.ok === n) { best = { n, ...r }; break; }
@@ -192,7 +260,7 @@ async function search(label, start, listenerArgs) {
       await st.stop();
     }
   }
-  return { best, first };
+  return { best, first, lost: false };
 }
 
 function bench(name, value, unit, digits = 0) {
@@ -211,12 +279,12 @@ const fan = {
 const held = {};
 for (const [p, r] of Object.entries(fan)) {
   const b = r.best || r.first || {};
-  held[p] = { n: r.best ? r.best.n : 0, ...b };
-  bench(`${p}_listeners_ok`, r.best ? r.best.n : 0, 'listeners');
+  held[p] = { ...b, n: r.lost ? NaN : r.best ? r.best.n : 0 };
+  bench(`${p}_listeners_ok`, held[p].n, 'listeners');
   bench(`${p}_rss_per_listener_bytes`, b.rss_per_listener_bytes, 'bytes');
   bench(`${p}_join_ms_p95`, b.join_ms_p95, 'ms', 1);
 }
-const same = `both fed by ezstream (the same MP3 playlist, config differing in host, port, password), server and ezstream on core ${SERVER_CPUS}, `
+const same = `both fed by ezstream (the same MP3 playlist, config differing in host, port, password and mount), server and ezstream on core ${SERVER_CPUS}, `
   + `relay-client load on core ${CLIENT_CPUS}, joining at ${RAMP_PER_S}/s, held ${HOLD_S} s, 500 ms start buffer`;
 for (const p of ['relay_mp3_ws', 'relay_mp3_http']) {
   console.log(`# ${p} vs icecast_mp3: listeners all held underrun-free (largest of ${COUNTS.join('/')}): ${held[p].n} vs ${held.icecast_mp3.n}; ${same}`);
@@ -268,10 +336,10 @@ function icecastTitleListener(st) {
   const sock = tcpConnect(Number(new URL(st.base).port), '127.0.0.1');
   sock.write('GET /live.mp3 HTTP/1.0\r\nHost: 127.0.0.1\r\nIcy-MetaData: 1\r\nUser-Agent: bench\r\n\r\n');
   let buf = Buffer.alloc(0);
-  let metaint = 0, toMeta = 0, head = true, posS = 0;
-  let audio = Buffer.alloc(0);
+  let metaint = 0, toMeta = 0, head = true, posS = 0, now = 0, frameS = 1152 / 44100, frameBytes = 522;
+  const frames = new Mp3Frames((sec, len) => { p.arrive(sec, 1, now); posS += sec; frameS = sec; frameBytes = len; });
   sock.on('data', (d) => {
-    const now = performance.now();
+    now = performance.now();
     buf = Buffer.concat([buf, d]);
     if (head) {
       const end = buf.indexOf('\r\n\r\n');
@@ -289,33 +357,18 @@ function icecastTitleListener(st) {
         if (buf.length < 1 + len) break;
         const meta = buf.subarray(1, 1 + len).toString('utf8');
         const t = /StreamTitle='(.*?)';/.exec(meta);
-        // The title applies at the audio that follows: everything decoded so far is before it.
-        if (t) titles.push({ title: t[1], receivedAt: now, posS });
+        // Icecast put the title between audio bytes: its position is the audio before it,
+        // whole frames and the part of the next one received.
+        if (t) titles.push({ title: t[1], receivedAt: now, posS: posS + (frames.pending() / frameBytes) * frameS });
         buf = buf.subarray(1 + len);
         toMeta = metaint;
         continue;
       }
       const take = metaint ? Math.min(toMeta, buf.length) : buf.length;
       if (take === 0) break;
-      audio = Buffer.concat([audio, buf.subarray(0, take)]);
+      frames.push(buf.subarray(0, take));
       buf = buf.subarray(take);
       if (metaint) toMeta -= take;
-      // Whole MP3 frames: their duration.
-      let at = 0;
-      while (audio.length - at >= 4) {
-        const h = audio.subarray(at, at + 4);
-        if (h[0] !== 0xff || (h[1] & 0xe6) !== 0xe2) { at++; continue; }
-        const rates = [44100, 48000, 32000];
-        const br = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320][h[2] >> 4];
-        const rate = rates[(h[2] >> 2) & 3];
-        if (!br || !rate) { at++; continue; }
-        const len = Math.floor((144 * br * 1000) / rate) + ((h[2] >> 1) & 1);
-        if (audio.length - at < len) break;
-        p.arrive(1152, rate, now);
-        posS += 1152 / rate;
-        at += len;
-      }
-      audio = audio.subarray(at);
     }
   });
   sock.on('error', () => {});
@@ -323,7 +376,8 @@ function icecastTitleListener(st) {
 }
 
 async function titleDelays(label, start, listen) {
-  const st = await start();
+  // (ezstream's own title updates off: the bench's are the only ones.)
+  const st = await start(false);
   try {
     const l = listen(st);
     await sleep(3000); // listening, playing (the start buffer filled)
@@ -352,7 +406,12 @@ async function titleDelays(label, start, listen) {
     await st.stop();
   }
 }
-const med = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
+const med = (xs) => {
+  if (!xs.length || !xs.every(Number.isFinite)) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const max = (xs) => (xs.every(Number.isFinite) ? Math.max(...xs) : NaN);
 let rel = [], ice = [];
 try { rel = await titleDelays('relay', relayStation, relayTitleListener); } catch (e) { lost.push(`relay titles (${e.message})`); }

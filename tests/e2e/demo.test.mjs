@@ -168,8 +168,9 @@ test('demo page: every control is reached by Tab, has an accessible name and wor
   for (const [role, name] of want) {
     assert.ok(stops.some((s) => s.role === role && s.name.startsWith(name)), `${role} "${name}" reachable by Tab`);
   }
-  // Every focusable control in the element is a tab stop (nothing is mouse-only).
-  const controls = await page.evaluate(() => window.streamElement.shadowRoot.querySelectorAll('button, select, input, [tabindex="0"]').length);
+  // Every focusable control in the element is a tab stop (nothing is mouse-only; the LIVE
+  // button is hidden, so not a control, until a live stream plays).
+  const controls = await page.evaluate(() => window.streamElement.shadowRoot.querySelectorAll('button:not([hidden]), select, input, [tabindex="0"]').length);
   assert.equal(stops.length, controls + 1, 'the element\'s controls and the page\'s codec menu');
 
   // The page's codec menu.

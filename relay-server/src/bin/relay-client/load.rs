@@ -189,6 +189,8 @@ async fn http_listener(spec: Arc<Spec>, url: String, until: Instant) -> Outcome 
         let mut chunk_left = 0usize; // bytes of the current chunk still to come
                                      // Ogg (this relay, Icecast fed Ogg) or MP3 (Icecast fed MP3): the first bytes tell.
         let (mut ogg_unknown, mut mp3) = (true, false);
+        // MP3: source samples so far, and the 48 kHz frames counted for them.
+        let (mut mp3_source, mut mp3_counted) = (0u64, 0u64);
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -253,25 +255,36 @@ async fn http_listener(spec: Arc<Spec>, url: String, until: Instant) -> Outcome 
                 continue;
             }
             if mp3 {
+                use relay_server::live::source::mpeg::{id3v2_len, mpeg_frame, same_kind};
                 let mut at = 0;
                 while body.len() >= at + 10 {
                     let b = &body[at..];
                     if &b[..3] == b"ID3" {
-                        match relay_server::live::source::mpeg::id3v2_len(b) {
+                        match id3v2_len(b) {
+                            // (A tag larger than 1 MiB is no tag a stream carries: resync.)
+                            Some(len) if len > 1 << 20 => at += 1,
                             Some(len) if b.len() >= len => at += len,
                             Some(_) => break,
                             None => at += 1,
                         }
                         continue;
                     }
-                    let Some(f) = relay_server::live::source::mpeg::mpeg_frame(b) else {
+                    let Some(f) = mpeg_frame(b) else {
                         at += 1; // not a frame here: resynchronise
                         continue;
                     };
-                    if b.len() < f.len {
-                        break;
+                    // A frame is trusted when the next header follows it (a stream joined
+                    // mid-frame, or junk, can look like a header).
+                    let Some(next) = b.get(f.len..f.len + 4) else { break };
+                    if !mpeg_frame(next).is_some_and(|g| same_kind(&f, &g)) && &next[..3] != b"ID3" {
+                        at += 1;
+                        continue;
                     }
-                    let frames = f.samples as u64 * 48_000 / f.sample_rate as u64;
+                    // Source samples counted exactly, converted to 48 kHz frames as a total.
+                    mp3_source += f.samples as u64;
+                    let total = mp3_source * 48_000 / f.sample_rate as u64;
+                    let frames = total - mp3_counted;
+                    mp3_counted = total;
                     o.join_ms.get_or_insert_with(|| now.duration_since(t0).as_secs_f64() * 1000.0);
                     o.audio_frames += frames;
                     play.arrive(frames, now);
