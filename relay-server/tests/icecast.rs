@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ws::{connect, next_json, send_json, Ws};
-use common::{media_dir, read_wav, send_to, Server};
+use common::{listening, media_dir, read_wav, send_to, Server};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, FrameHeader};
@@ -147,24 +147,6 @@ async fn listen_all(mut ws: Ws, limit: Duration) -> Heard {
         }
     }
     h
-}
-
-/// Waits until the relay counts `n` listeners of stream `id`.
-async fn listening(s: &Server, id: &str, n: u64) {
-    let name = format!("relay_live_listeners{{stream=\"{id}\"}}");
-    let t0 = Instant::now();
-    loop {
-        let (_, body) = s.get("/metrics");
-        let have = body
-            .lines()
-            .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.trim().parse::<u64>().ok()))
-            .unwrap_or(0);
-        if have >= n {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{n} listeners of {id} within 30 s (have {have})");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Power of `freq` in `x` (Goertzel), per sample.

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ws::{connect, next_json, send_json, Ws};
-use common::{dechunk, media_dir, rss_kib, send_to, tone, wav_header, Server};
+use common::{dechunk, listening, media_dir, rss_kib, send_to, tone, wav_header, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stream_core::wire::{decode_pcm_into, encode_pcm_frame, Codec, FrameHeader};
@@ -61,25 +61,6 @@ struct Heard {
 /// Audio a live listener holds before it starts playing: the browser player's 500 ms live start
 /// buffer (engine's live stream kind).
 const LIVE_START_FRAMES: u64 = 24_000;
-
-/// Waits until the relay counts `n` listeners of stream `id` (its per-stream gauge goes up in
-/// the same step as the subscription), so that audio produced next provably reaches them.
-async fn listening(s: &Server, id: &str, n: u64) {
-    let name = format!("relay_live_listeners{{stream=\"{id}\"}}");
-    let t0 = Instant::now();
-    loop {
-        let (_, body) = s.get("/metrics");
-        let have = body
-            .lines()
-            .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.trim().parse::<u64>().ok()))
-            .unwrap_or(0);
-        if have >= n {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{n} listeners of {id} within 30 s (have {have})");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// Listens until the stream ends or fails (or `limit` passes).
 async fn listen_all(mut ws: Ws, limit: Duration) -> Heard {

@@ -266,3 +266,22 @@ pub fn tone(pos: u64, frames: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Waits until the relay counts `n` listeners of stream `id` (its per-stream gauge goes up in
+/// the same step as the subscription), so that audio produced next provably reaches them.
+pub async fn listening(s: &Server, id: &str, n: u64) {
+    let name = format!("relay_live_listeners{{stream=\"{id}\"}}");
+    let t0 = std::time::Instant::now();
+    loop {
+        let (_, body) = s.get("/metrics");
+        let have = body
+            .lines()
+            .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{n} listeners of {id} within 30 s (have {have})");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
