@@ -59,6 +59,21 @@ fn host_port(addr: &str) -> (String, String) {
     (h.to_owned(), p.to_owned())
 }
 
+/// One song (a `freq` Hz tone of SONG_S seconds, titled `title` by "Tone Lab") encoded by
+/// ffmpeg with `codec` into `path`.
+fn song_file(path: &Path, freq: f64, title: &str, codec: &[&str]) {
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={freq}:sample_rate=44100:duration={SONG_S}"))
+        .args(["-ac", "2"])
+        .args(codec)
+        .args(["-metadata", &format!("title={title}"), "-metadata", "artist=Tone Lab"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success(), "ffmpeg made {}", path.display());
+}
+
 /// The songs as files of `ext` (mp3: LAME at 44.1 kHz with ID3v2 titles; ogg: Vorbis at
 /// 44.1 kHz with comments), made by ffmpeg.
 fn songs(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -71,16 +86,7 @@ fn songs(dir: &Path, ext: &str) -> Vec<PathBuf> {
             } else {
                 &["-c:a", "libvorbis", "-q:a", "5"]
             };
-            let st = Command::new("ffmpeg")
-                .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-                .arg(format!("sine=frequency={f}:sample_rate=44100:duration={SONG_S}"))
-                .args(["-ac", "2"])
-                .args(codec)
-                .args(["-metadata", &format!("title={title}"), "-metadata", "artist=Tone Lab"])
-                .arg(&path)
-                .status()
-                .expect("ffmpeg");
-            assert!(st.success(), "ffmpeg made {}", path.display());
+            song_file(&path, *f, title, codec);
             path
         })
         .collect()
@@ -895,16 +901,7 @@ fn body_of(dir: &Path, format: &str) -> (Vec<u8>, &'static str, bool) {
     let mut body = Vec::new();
     for (f, title) in &SONGS[..2] {
         let path = dir.join(format!("{format}-{}.{ext}", *f as u32));
-        let st = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={f}:sample_rate=44100:duration={SONG_S}"))
-            .args(["-ac", "2"])
-            .args(codec)
-            .args(["-metadata", &format!("title={title}"), "-metadata", "artist=Tone Lab"])
-            .arg(&path)
-            .status()
-            .expect("ffmpeg");
-        assert!(st.success(), "ffmpeg made {}", path.display());
+        song_file(&path, *f, title, codec);
         body.extend(std::fs::read(&path).expect("read"));
     }
     (body, ct, tags)
